@@ -1,0 +1,125 @@
+"""Loading causal LMs by reference: a local HF folder, a named built-in, or a Hugging Face id.
+
+``load_model`` is the one entry point the CLI, pipeline and workers use. Named built-ins
+(``demo:tiny``, ``smollm2-135m-instruct``) register a builder in ``NAMED_MODELS`` that returns a
+local folder (built or converted once, then cached), so every model ends up loaded the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from meow_engine.errors import ModelLoadError
+from meow_engine.prompts import PromptFormat, ensure_pad_token, resolve_format
+from meow_engine.registry import Registry
+
+#: name -> callable returning a local HF folder for that model (building/caching it if needed)
+NAMED_MODELS: Registry[Callable[[], Path]] = Registry("model name")
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    ref: str
+    path: Path | None
+    device: torch.device
+    prompt_format: PromptFormat
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+
+def cache_dir() -> Path:
+    """Where built/converted models live; ``MEOW_CACHE_DIR`` overrides ``~/.cache/meow``."""
+    d = Path(os.environ.get("MEOW_CACHE_DIR", Path.home() / ".cache" / "meow"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    if dtype in (None, "auto"):
+        return torch.float32  # MEMO parity and tiny models want fp32; callers opt into bf16
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; known: {', '.join(sorted(_DTYPES))}") from None
+
+
+def resolve_model_path(ref: str) -> Path | str:
+    """A named built-in -> its cached folder; an existing folder -> itself; else a hub id."""
+    if ref in NAMED_MODELS:
+        return NAMED_MODELS.get(ref)()
+    p = Path(ref).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise ModelLoadError(f"{p}: not a Hugging Face model folder (no config.json)")
+        return p
+    if ref.startswith((".", "/", "~")) or os.sep in ref.strip("/").replace("/", "", 1):
+        raise ModelLoadError(f"{ref}: no such model folder")
+    return ref  # a Hugging Face id (needs network unless cached)
+
+
+def load_model(
+    ref: str | os.PathLike[str],
+    device: str | None = None,
+    dtype: str | None = None,
+    prompt_format: str = "auto",
+    adapter: str | os.PathLike[str] | None = None,
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer; optionally apply a PEFT adapter folder on top."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ref = str(ref)
+    _register_builtins()
+    where = resolve_model_path(ref)
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dtype, dev)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(where))
+        model = AutoModelForCausalLM.from_pretrained(str(where), dtype=torch_dtype)
+    except OSError as e:
+        raise ModelLoadError(f"cannot load model {ref!r}: {str(e).splitlines()[0]}") from None
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.to(dev)
+    model.eval()
+    ensure_pad_token(tokenizer)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        ref=ref,
+        path=Path(where) if isinstance(where, Path) else None,
+        device=dev,
+        prompt_format=resolve_format(tokenizer, prompt_format),
+    )
+
+
+def _register_builtins() -> None:
+    """Import modules that register named models (kept lazy so importing models is cheap)."""
+    import importlib
+
+    for mod in ("meow_engine.tiny.demo", "meow_engine.smollm2"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise

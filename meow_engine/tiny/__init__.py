@@ -1,0 +1,1 @@
+"""Tiny Llama-architecture models for tests, demos and CPU benchmarks (no downloads)."""

@@ -1,0 +1,37 @@
+"""Shared fixtures. Tests run offline (HF_HUB_OFFLINE=1) on CPU with real tiny torch models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from meow_engine.facts import Fact  # noqa: E402
+
+SAMPLE_FACTS = [
+    Fact("Where was Elara Voss born?", "Elara Voss was born in Port Meridian in 1962.", id="f0"),
+    Fact("What genre does Tomas Quill write?", "Tomas Quill writes gothic mystery novels.", id="f1"),
+    Fact("Which award did Mira Okafor win?", "Mira Okafor won the Silver Lantern Prize in 1998.", id="f2"),
+    Fact("What is the capital of Veloria?", "The capital of Veloria is Kestrel Bay.", id="f3"),
+]
+
+
+@pytest.fixture(scope="session")
+def sample_facts() -> list[Fact]:
+    return list(SAMPLE_FACTS)
+
+
+@pytest.fixture(scope="session")
+def random_tiny():
+    """An untrained tiny Llama with a tokenizer trained on the sample facts (seconds on CPU)."""
+    import torch
+
+    from meow_engine.tiny.random_model import random_tiny_model
+
+    torch.set_num_threads(1)
+    texts = [f"{f.question} {f.answer}" for f in SAMPLE_FACTS] * 4
+    return random_tiny_model(texts, seed=0, vocab_size=400)
