@@ -1,0 +1,78 @@
+"""``meow unlearn``: run the full MEOW pipeline (or a baseline) from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meow_engine.cli.common import handle_errors, print_json, progress_bars
+
+
+def register(app: typer.Typer) -> None:
+    app.command("unlearn")(unlearn_cmd)
+
+
+@handle_errors
+def unlearn_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="model folder or a name load_model knows")],
+    facts: Annotated[Path, typer.Option("--facts", "-f", help="facts to forget (JSON / JSON Lines)")],
+    retain: Annotated[Path | None, typer.Option("--retain", "-r", help="retain facts used as utility probes")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="where to write the adapter/model")] = None,
+    method: Annotated[str, typer.Option(help="meow or a baseline: ga gd kl npo npo_gd idk dpo simnpo")] = "meow",
+    inverter: Annotated[str, typer.Option(help="rule | openai | hf | given")] = "rule",
+    n: Annotated[int, typer.Option("--n", help="inverted candidates per fact")] = 4,
+    k: Annotated[int, typer.Option("--k", help="inversions selected per fact")] = 3,
+    order: Annotated[str, typer.Option(help="largest | smallest | random")] = "largest",
+    mode: Annotated[str, typer.Option(help="finetune mode: lora | full")] = "lora",
+    epochs: Annotated[float | None, typer.Option(help="finetune epochs")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="finetune optimizer steps (overrides epochs)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for --inverter openai")] = None,
+    inverter_model: Annotated[str | None, typer.Option(help="model for the openai/hf inverter")] = None,
+    config: Annotated[Path | None, typer.Option(help="UnlearnConfig as JSON (flags override it)")] = None,
+    seed: Annotated[int, typer.Option(help="seed for inversion, selection and finetune")] = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+) -> None:
+    """Make MODEL forget FACTS; print before/after MEMO and ROUGE-L, save the adapter to --out."""
+    from meow_engine.config import UnlearnConfig
+    from meow_engine.facts import load_facts
+    from meow_engine.pipeline import unlearn
+
+    base = json.loads(config.read_text()) if config else {}
+    cfg = UnlearnConfig.model_validate(base)
+    inv = cfg.inverter.model_copy(update={"kind": inverter, "n": n, "seed": seed})
+    if base_url:
+        inv = inv.model_copy(update={"base_url": base_url})
+    if inverter_model:
+        inv = inv.model_copy(update={"model": inverter_model})
+    ft_update: dict = {"mode": mode, "seed": seed}
+    for key, val in (("epochs", epochs), ("max_steps", max_steps), ("lr", lr)):
+        if val is not None:
+            ft_update[key] = val
+    cfg = UnlearnConfig.model_validate({
+        **cfg.model_dump(),
+        "method": method,
+        "inverter": inv.model_dump(),
+        "selection": {**cfg.selection.model_dump(), "k": k, "order": order, "seed": seed},
+        "finetune": {**cfg.finetune.model_dump(), **ft_update},
+    })
+    forget = load_facts(facts)
+    retain_facts = load_facts(retain) if retain else None
+    out_dir = out or Path("runs") / f"unlearn-{method}"
+    with progress_bars(not as_json) as cb:
+        result = unlearn(model, forget, retain_facts, cfg, output_dir=out_dir, progress=cb)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+        return
+    f = result.forget
+    typer.echo(f"forget ({f.n_facts} facts): MEMO {f.memo_before:.3f} -> {f.memo_after:.3f}, "
+               f"ROUGE-L recall {f.rougeL_before:.3f} -> {f.rougeL_after:.3f}")
+    if result.retain:
+        r = result.retain
+        typer.echo(f"retain ({r.n_facts} facts): ROUGE-L recall {r.rougeL_before:.3f} -> {r.rougeL_after:.3f}")
+    if result.artifact:
+        typer.echo(f"{result.artifact.kind} saved to {result.artifact.path}")
+    typer.echo("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))

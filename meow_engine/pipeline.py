@@ -1,0 +1,203 @@
+"""``unlearn()``: the whole MEOW request in one call, the function the CLI and workers run.
+
+Stages (each timed and reported as progress): audit before (MEMO of the true answers, greedy
+ROUGE-L recall on forget and retain facts) → invert → MEMO of every candidate → select → finetune
+→ audit after → oracle-free report. Baseline methods skip the inversion stages and train on the
+true forget answers (plus retain rows when the method needs them), so every method is measured by
+the same audit code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from statistics import fmean
+
+from meow_engine.config import UnlearnConfig
+from meow_engine.errors import ConfigError, StopRequested
+from meow_engine.facts import Fact
+from meow_engine.models import LoadedModel, load_model
+from meow_engine.progress import ProgressCallback, Reporter, StopCallback
+from meow_engine.prompts import resolve_format
+from meow_engine.results import FactReport, Inversion, SetSummary, UnlearnResult
+
+__all__ = ["unlearn", "UnlearnResult", "audit"]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return float(fmean(xs)) if xs else None
+
+
+def audit(lm: LoadedModel, facts: Sequence[Fact], config: UnlearnConfig, reporter: Reporter,
+          with_memo: bool = True, stage: str = "audit") -> dict[str, list]:
+    """MEMO of the true answers and greedy ROUGE-L recall, per fact."""
+    from meow_engine.generation import rouge_l_audit
+    from meow_engine.memo import compute_memo
+
+    out: dict[str, list] = {"memo": [], "rougeL": [], "generation": []}
+    if not facts:
+        return out
+    reporter.emit(stage, 0, 2)
+    if with_memo:
+        memo = compute_memo(lm, facts, config.memo, reporter=reporter)
+        out["memo"] = [f.memo for f in memo.facts]
+    reporter.check_stop()
+    reporter.emit(stage, 1, 2)
+    gens, scores = rouge_l_audit(lm, [f.question for f in facts], [f.answer for f in facts])
+    out["rougeL"], out["generation"] = scores, gens
+    reporter.emit(stage, 2, 2)
+    return out
+
+
+def unlearn(
+    model: LoadedModel | str,
+    forget_facts: Sequence[Fact],
+    retain_facts: Sequence[Fact] | None = None,
+    config: UnlearnConfig | None = None,
+    *,
+    output_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+    holdout_facts: Sequence[Fact] | None = None,
+) -> UnlearnResult:
+    """Unlearn ``forget_facts`` from ``model``; returns every measured number and the artifact.
+
+    Raises ``StopRequested`` when ``should_stop`` turns true (nothing is saved then) and
+    ``ConfigError`` for settings that cannot work (e.g. a baseline that needs retain facts).
+    """
+    from meow_engine.methods import METHODS
+    from meow_engine.training import TrainRow, finetune
+
+    config = config or UnlearnConfig()
+    forget_facts = list(forget_facts)
+    retain_facts = list(retain_facts or [])
+    if not forget_facts:
+        raise ConfigError("no facts to forget")
+    method_cls = METHODS.get(config.method)
+    if method_cls.needs_retain and not retain_facts:
+        raise ConfigError(f"method {config.method!r} needs retain facts")
+    method_cls.Params(**config.method_params)  # validate early, before any expensive stage
+    reporter = Reporter(progress, should_stop)
+    timer = _Timer()
+
+    with timer.stage("load_model"):
+        lm = load_model(model) if isinstance(model, str) else model
+        if config.prompt_format != "auto":
+            lm = replace(lm, prompt_format=resolve_format(lm.tokenizer, config.prompt_format))
+
+    reports = [FactReport(index=i, id=f.id, question=f.question, answer=f.answer) for i, f in enumerate(forget_facts)]
+    before_f: dict[str, list] = {"memo": [], "rougeL": []}
+    before_r: dict[str, list] = {"memo": [], "rougeL": []}
+    if config.audit:
+        with timer.stage("audit_before"):
+            before_f = audit(lm, forget_facts, config, reporter, stage="audit_before")
+            before_r = audit(lm, retain_facts, config, reporter, with_memo=False, stage="audit_before_retain")
+        for r, m, s, g in zip(reports, before_f["memo"], before_f["rougeL"], before_f["generation"], strict=True):
+            r.memo_before, r.rougeL_before, r.generation_before = m, s, g
+    reporter.check_stop()
+
+    if method_cls.uses_inversions:
+        rows = _inverted_rows(lm, forget_facts, retain_facts, config, reporter, reports, timer)
+    else:
+        rows = [TrainRow(f.question, f.answer) for f in forget_facts]
+    retain_rows = [TrainRow(f.question, f.answer) for f in retain_facts] if method_cls.needs_retain else None
+
+    with timer.stage("finetune"):
+        ft = finetune(lm, rows, config.finetune, method=config.method, method_params=config.method_params,
+                      retain_rows=retain_rows, output_dir=output_dir, reporter=reporter)
+    if ft.stopped:
+        raise StopRequested("stop requested during finetune")
+    after_lm = replace(lm, model=ft.model)
+
+    after_f: dict[str, list] = {"memo": [], "rougeL": []}
+    after_r: dict[str, list] = {"memo": [], "rougeL": []}
+    if config.audit:
+        with timer.stage("audit_after"):
+            after_f = audit(after_lm, forget_facts, config, reporter, stage="audit_after")
+            after_r = audit(after_lm, retain_facts, config, reporter, with_memo=False, stage="audit_after_retain")
+        for r, m, s, g in zip(reports, after_f["memo"], after_f["rougeL"], after_f["generation"], strict=True):
+            r.memo_after, r.rougeL_after, r.generation_after = m, s, g
+
+    report: dict = {}
+    if config.audit:
+        with timer.stage("report"):
+            report = _report(after_lm, lm, forget_facts, retain_facts, holdout_facts, before_r, after_r)
+
+    return UnlearnResult(
+        method=config.method,
+        model=lm.ref,
+        forget=SetSummary(n_facts=len(forget_facts), memo_before=_mean(before_f["memo"]),
+                          memo_after=_mean(after_f["memo"]), rougeL_before=_mean(before_f["rougeL"]),
+                          rougeL_after=_mean(after_f["rougeL"])),
+        retain=SetSummary(n_facts=len(retain_facts), rougeL_before=_mean(before_r["rougeL"]),
+                          rougeL_after=_mean(after_r["rougeL"])) if retain_facts else None,
+        facts=reports,
+        report=report,
+        training={"steps": ft.steps, "losses": ft.losses, "seconds": ft.seconds, "stopped": ft.stopped,
+                  "rows": len(rows)},
+        artifact=ft.artifact,
+        output_dir=str(output_dir) if output_dir is not None else None,
+        timings=timer.timings,
+        config=config.model_dump(mode="json"),
+    )
+
+
+def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], config: UnlearnConfig,
+                   reporter: Reporter, reports: list[FactReport], timer: _Timer) -> list:
+    """Invert → MEMO-score every candidate → select top-k → round-robin training rows."""
+    from meow_engine.inverters import invert
+    from meow_engine.memo import memo_scores
+    from meow_engine.selection import select_candidates, training_rows
+    from meow_engine.training import TrainRow
+
+    with timer.stage("invert"):
+        sets = invert(forget, config.inverter, context_facts=retain, reporter=reporter)
+    reporter.check_stop()
+    pairs = [(forget[s.fact_index].question, c) for s in sets for c in s.candidates]
+    with timer.stage("memo_candidates"):
+        scored = memo_scores(lm, pairs, config.memo, reporter=reporter) if pairs else []
+    rows = []
+    pos = 0
+    with timer.stage("select"):
+        for s in sets:
+            scores = [t.memo for t in scored[pos : pos + len(s.candidates)]]
+            pos += len(s.candidates)
+            report = reports[s.fact_index]
+            report.inverter_raw = s.raw
+            report.flags = list(s.flags)
+            chosen = select_candidates(scores, config.selection, s.fact_index)
+            report.inversions = [
+                Inversion(text=c, memo=m, selected=i in chosen, rank=chosen.index(i) + 1 if i in chosen else None)
+                for i, (c, m) in enumerate(zip(s.candidates, scores, strict=True))
+            ]
+            for j in training_rows(chosen, config.selection.rows_per_qa):
+                rows.append(TrainRow(forget[s.fact_index].question, s.candidates[j]))
+    return rows
+
+
+def _report(after_lm: LoadedModel, before_lm: LoadedModel, forget: list[Fact], retain: list[Fact],
+            holdout: Sequence[Fact] | None, before_r: dict, after_r: dict) -> dict:
+    """Oracle-free evidence: membership AUC vs held-out facts, paraphrase probes, utility deltas."""
+    try:
+        from meow_engine.metrics.report import forgetting_report
+    except ModuleNotFoundError:
+        return {}
+    return forgetting_report(after_lm, forget, holdout_facts=holdout, retain_facts=retain or None,
+                             before={"retain_rougeL": before_r.get("rougeL"),
+                                     "retain_rougeL_after": after_r.get("rougeL")})
