@@ -29,6 +29,7 @@ class InverterConfig(_Strict):
     timeout_s: float = Field(60.0, gt=0, le=600)
     max_concurrency: int = Field(4, ge=1, le=64)
     max_retries: int = Field(4, ge=0, le=10)
+    retry_wait_s: float = Field(1.0, ge=0, le=60, description="base of the exponential backoff between retries")
     prompt: str | None = Field(None, description="system prompt override; {N} is replaced by n")
     # given
     candidates: list[list[str]] | None = Field(None, description="'given': candidates per fact, in fact order")

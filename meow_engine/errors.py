@@ -34,3 +34,9 @@ class StopRequested(MeowError):
     """Raised inside long loops when the caller's ``should_stop`` callable returns True."""
 
     code = "cancelled"
+
+
+class TrainingError(MeowError):
+    """Finetuning could not go on (e.g. the loss became NaN/inf)."""
+
+    code = "training_failed"

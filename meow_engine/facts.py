@@ -107,7 +107,7 @@ def load_facts(path: str | Path, limit: int | None = None) -> list[Fact]:
     if not stripped:
         raise FactsError(f"{p}: file is empty")
     facts: list[Fact]
-    if stripped[0] == "[" or (stripped[0] == "{" and _is_single_json(stripped)):
+    if stripped[0] == "[" or (stripped[0] == "{" and _is_single_json(stripped) and not _is_one_fact(stripped)):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -140,6 +140,12 @@ def _is_single_json(text: str) -> bool:
         return True
     except json.JSONDecodeError:
         return False
+
+
+def _is_one_fact(text: str) -> bool:
+    """A lone fact object is a one-line JSON Lines file, not a ``{"facts": [...]}`` document."""
+    data = json.loads(text)
+    return isinstance(data, dict) and "facts" not in data and "question" in data
 
 
 def save_facts(facts: Iterable[Fact], path: str | Path) -> None:

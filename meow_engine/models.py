@@ -7,8 +7,11 @@ local folder (built or converted once, then cached), so every model ends up load
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +50,56 @@ def cache_dir() -> Path:
     return d
 
 
+@contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """An inter-process lock (flock) around building a cached artifact."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_once(final: Path, build: Callable[[Path], None], marker: str = "config.json") -> Path:
+    """Return ``final``, building it first if ``final/marker`` is missing.
+
+    Several processes (test workers, the API, a Celery worker) may ask at once: one builds under
+    a file lock while the others wait, and the build goes to a temporary sibling folder that is
+    renamed into place, so nobody ever loads a half-written model.
+    """
+    if (final / marker).is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(final.parent / f".{final.name}.lock"):
+        if (final / marker).is_file():  # built by another process while we waited
+            return final
+        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp)
+            shutil.rmtree(final, ignore_errors=True)  # a leftover without its marker
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
 def pick_device(device: str | None = None) -> torch.device:
+    """``auto``/None: CUDA when present, else CPU. An explicit device is checked before any load."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"device {device!r} requested but CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelLoadError(f"device {device!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+    return dev
 
 
 def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
@@ -87,19 +136,26 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ref = str(ref)
+    dev = pick_device(device)  # bad device/dtype fail before anything is built or downloaded
+    torch_dtype = pick_dtype(dtype, dev)
+    adapter_dir = _check_adapter(adapter)
     _register_builtins()
     where = resolve_model_path(ref)
-    dev = pick_device(device)
-    torch_dtype = pick_dtype(dtype, dev)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(where))
         model = AutoModelForCausalLM.from_pretrained(str(where), dtype=torch_dtype)
-    except OSError as e:
-        raise ModelLoadError(f"cannot load model {ref!r}: {str(e).splitlines()[0]}") from None
-    if adapter is not None:
+    except (OSError, ValueError) as e:
+        hint = ""
+        if isinstance(where, str):
+            hint = f" (not a local folder nor a built-in name: {', '.join(NAMED_MODELS.names())})"
+        raise ModelLoadError(f"cannot load model {ref!r}: {_first_line(e)}{hint}") from None
+    if adapter_dir is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter))
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+        except (OSError, ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"cannot apply adapter {adapter_dir}: {_first_line(e)}") from None
     model.to(dev)
     model.eval()
     ensure_pad_token(tokenizer)
@@ -111,6 +167,20 @@ def load_model(
         device=dev,
         prompt_format=resolve_format(tokenizer, prompt_format),
     )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _check_adapter(adapter: str | os.PathLike[str] | None) -> Path | None:
+    if adapter is None:
+        return None
+    p = Path(adapter).expanduser()
+    if not (p / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{p}: not a PEFT adapter folder (no adapter_config.json)")
+    return p
 
 
 def _register_builtins() -> None:

@@ -35,3 +35,22 @@ def random_tiny():
     torch.set_num_threads(1)
     texts = [f"{f.question} {f.answer}" for f in SAMPLE_FACTS] * 4
     return random_tiny_model(texts, seed=0, vocab_size=400)
+
+
+@pytest.fixture(scope="session")
+def demo_tiny():
+    """``demo:tiny`` (a tiny Llama that memorized ``demo_tiny_facts``), built once per MEOW_CACHE_DIR.
+
+    Shared by the whole session: never train it in place; ``load_model("demo:tiny")`` gives a private copy.
+    """
+    from meow_engine.models import load_model
+
+    return load_model("demo:tiny", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def demo_tiny_facts():
+    """The facts ``demo:tiny`` memorized (fictitious, 40 of them; TOFU-style full-sentence answers)."""
+    from meow_engine.tiny.demo import demo_facts
+
+    return demo_facts()

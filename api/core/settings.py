@@ -1,0 +1,101 @@
+"""Service settings, read from ``MEOW_*`` environment variables (and an optional ``.env``).
+
+One object configures the API, the workers and ``meow serve``; the defaults describe the embedded
+mode (SQLite + a SQLite-backed broker under ``MEOW_DATA_DIR``) so a fresh checkout runs with no
+external services, while production points the URLs at Postgres and Redis.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _split_list(value: object) -> object:
+    """Accept ``a:b`` / ``a,b`` strings for list settings (shell-friendly like PATH)."""
+    if isinstance(value, str):
+        sep = "," if "," in value else ":"
+        return [p for p in (s.strip() for s in value.split(sep)) if p]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEOW_", env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    data_dir: Path = Field(Path(".meow"), description="where the embedded defaults keep the database, broker and artifacts")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/meow.db")
+    broker_url: str | None = Field(None, description="Celery broker; default sqla+sqlite:///<data_dir>/broker.db")
+    artifact_dir: Path | None = Field(None, description="local artifact store root; default <data_dir>/artifacts")
+    model_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="folders local model sources must lie under (':' or ',' separated)")
+    allow_hub_models: bool = Field(True, description="accept Hugging Face ids as model sources")
+    queue: str = Field("meow", description="Celery queue the API sends jobs to and workers consume")
+
+    # request limits
+    max_body_bytes: int = Field(2 * 1024 * 1024, description="largest accepted request body")
+    max_facts: int = Field(1000, description="most forget facts per unlearn job / facts per audit")
+    max_retain_facts: int = Field(1000, description="most retain facts per unlearn job")
+    max_text_chars: int = Field(2000, description="longest question or answer")
+    max_wait_s: float = Field(60.0, description="upper bound of ?wait= on POST /v1/memo")
+    inverter_key_envs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["OPENAI_API_KEY"],
+        description="environment variables a request may name as inverter.api_key_env")
+
+    # worker behaviour
+    task_time_limit_s: int = Field(6 * 3600, description="hard per-job limit (the child is killed)")
+    task_soft_time_limit_s: int = Field(6 * 3600 - 300, description="soft limit: the job fails with time_limit")
+    heartbeat_s: float = Field(10.0, description="how often a running job touches heartbeat_at")
+    stale_after_s: float = Field(120.0, description="running jobs with an older heartbeat are marked crashed")
+    reaper_interval_s: float = Field(30.0, description="how often the API and workers look for stale jobs")
+    progress_interval_s: float = Field(1.0, description="minimum seconds between progress events of a stage")
+    max_tasks_per_child: int = Field(1, description="jobs per worker child before it is replaced (1 frees GPU memory)")
+    device: str | None = Field(None, description="torch device for workers (None: cuda if available)")
+    dtype: str | None = Field(None, description="torch dtype for workers (None: float32)")
+    torch_threads: int | None = Field(None, description="torch CPU threads per worker child (None: torch default)")
+
+    @field_validator("model_roots", "inverter_key_envs", mode="before")
+    @classmethod
+    def _lists(cls, v: object) -> object:
+        return _split_list(v)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg3(cls, v: str | None) -> str | None:
+        """``postgresql://`` would pick psycopg2, which is not installed: use the psycopg 3 driver."""
+        if v and v.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + v.split("://", 1)[1]
+        return v
+
+    @model_validator(mode="after")
+    def _limits(self) -> Settings:
+        if self.task_soft_time_limit_s >= self.task_time_limit_s:
+            raise ValueError("MEOW_TASK_SOFT_TIME_LIMIT_S must be below MEOW_TASK_TIME_LIMIT_S")
+        if self.stale_after_s <= 2 * self.heartbeat_s:
+            raise ValueError("MEOW_STALE_AFTER_S must exceed twice MEOW_HEARTBEAT_S")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'meow.db').resolve()}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def artifacts(self) -> Path:
+        return (self.artifact_dir or self.data_dir / "artifacts").resolve()
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """Above the hard limit, so Redis never re-delivers a job that is still running."""
+        return self.task_time_limit_s + 3600
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,96 @@
+"""``meow serve``: the whole service on one machine with no external services.
+
+Embedded mode = the production code paths with local backends: SQLite for the database, kombu's
+SQLAlchemy transport over a second SQLite file for the broker (``sqla+sqlite://``), and a real
+``celery worker -P prefork -c 1`` subprocess running the same tasks as production workers. The
+API runs in this process under uvicorn. Point ``MEOW_DATABASE_URL``/``MEOW_BROKER_URL`` at
+Postgres/Redis and the same command runs an API plus one local worker against them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from api.core.settings import Settings
+
+
+def worker_command(settings: Settings, name: str = "meow", loglevel: str = "INFO",
+                   concurrency: int = 1) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork", "-c", str(concurrency),
+            "-Q", settings.queue, "-n", f"{name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+
+
+def prepare(settings: Settings, *, seed_demo: bool = True) -> None:
+    """Create folders, migrate the database, register ``demo:tiny``."""
+    from api.core import migrate
+    from api.core.db import session_scope
+    from api.services import ensure_model
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.artifacts.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.db_url)
+    if seed_demo:
+        with session_scope(settings.db_url) as s:
+            ensure_model(s, "demo:tiny", "demo:tiny", settings)
+
+
+def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "MEOW_DATA_DIR": str(settings.data_dir.resolve()), "MEOW_DATABASE_URL": settings.db_url,
+           "MEOW_BROKER_URL": settings.broker, "MEOW_ARTIFACT_DIR": str(settings.artifacts),
+           "MEOW_QUEUE": settings.queue}
+    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the child for its lifetime
+    return subprocess.Popen(worker_command(settings, name="embedded"), env=env, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Warm shutdown (SIGTERM lets the current job finish its step); kill after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def banner(host: str, port: int, settings: Settings) -> str:
+    base = f"http://{host}:{port}"
+    return f"""meow is listening on {base}  (API docs: {base}/docs)
+  database  {settings.db_url}
+  broker    {settings.broker}
+  artifacts {settings.artifacts}
+
+Try it:
+  curl -s {base}/v1/unlearn -H 'Content-Type: application/json' -d '{{
+    "model": "demo:tiny",
+    "facts": [{{"question": "Where was Elara Voss born?", "answer": "Elara Voss was born in Port Meridian."}}],
+    "finetune": {{"mode": "lora", "max_steps": 40}}}}'
+  curl -s {base}/v1/unlearn/<job id>
+"""
+
+
+def serve(settings: Settings, host: str, port: int, *, with_worker: bool = True, seed_demo: bool = True,
+          log_level: str = "info") -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    prepare(settings, seed_demo=seed_demo)
+    worker = start_worker(settings, settings.data_dir / "worker.log") if with_worker else None
+    try:
+        if worker is not None:
+            time.sleep(0.5)
+            if worker.poll() is not None:
+                raise SystemExit(f"meow: error: the worker exited at start; see {settings.data_dir / 'worker.log'}")
+        print(banner(host, port, settings), flush=True)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    finally:
+        if worker is not None:
+            stop_worker(worker)

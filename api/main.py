@@ -1,0 +1,100 @@
+"""The FastAPI application: ``uvicorn api.main:app`` (or ``meow serve``).
+
+``create_app(settings)`` builds an app bound to one configuration (tests build several);
+``app`` is the module-level instance from the environment. The lifespan runs the stale-job
+reaper so that jobs of a dead worker end ``crashed`` even when no worker is left to notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from api import problems
+from api.core.db import session_scope
+from api.core.jobs import reap_stale
+from api.core.settings import Settings, get_settings
+from api.core.store import store_from_settings
+from api.limits import BodySizeLimit
+from api.routes import adapters, health, memo, models, unlearn
+from worker.app import make_celery
+
+log = logging.getLogger("meow.api")
+
+TAGS = [
+    {"name": "models", "description": "Base models jobs run on."},
+    {"name": "unlearn", "description": "Unlearn jobs: forget facts, get an adapter and before/after evidence."},
+    {"name": "memo", "description": "MEMO audits: how strongly a model has memorised facts."},
+    {"name": "adapters", "description": "Adapters produced by unlearn jobs, downloadable in PEFT layout."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<tag>-<function>``: stable, readable SDK method names."""
+    return f"{route.tags[0]}-{route.name}"
+
+
+def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
+    while not stop.wait(settings.reaper_interval_s):
+        try:
+            with session_scope(settings.db_url) as session:
+                reaped = reap_stale(session, settings.stale_after_s)
+            if reaped:
+                log.warning("marked %d stale job(s) crashed: %s", len(reaped), ", ".join(reaped))
+        except Exception:  # noqa: BLE001 - keep reaping after a transient DB error
+            log.exception("reaper pass failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if settings.reaper_interval_s > 0:
+            thread = threading.Thread(target=_reaper_loop, args=(settings, stop), name="meow-reaper", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=5)
+
+    app = FastAPI(
+        title="meow",
+        summary="Unlearning-as-a-service for LLMs (MEOW: inverted facts chosen by MEMO).",
+        version="0.1.0",
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
+        separate_input_output_schemas=False,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.celery = make_celery(settings, include_tasks=False)
+    app.state.store = store_from_settings(settings.artifacts)
+    problems.install(app)
+    for r in (models.router, unlearn.router, memo.router, adapters.router, health.router):
+        app.include_router(r)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes,
+                               tags=app.openapi_tags, separate_input_output_schemas=False)
+            app.openapi_schema = problems.add_problem_schemas(spec)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

@@ -1,0 +1,281 @@
+"""What the routes do with the database: look-ups, job creation with enqueue-after-commit,
+cancel, pagination, serialisation. Routes stay thin; every query lives here."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from api.core import jobs as lifecycle
+from api.core.catalog import BUILTIN_MODELS
+from api.core.ids import new_id
+from api.core.settings import Settings
+from api.core.states import RUNNING, TERMINAL, Status
+from api.core.tables import AdapterRow, JobEventRow, JobRow, ModelRow, utcnow
+from api.problems import ApiProblem, invalid, not_found
+from api.schemas import (
+    Adapter,
+    Event,
+    FactIn,
+    FactSet,
+    JobError,
+    MemoAudit,
+    Model,
+    Progress,
+    UnlearnJob,
+    unix,
+)
+from worker.app import MEMO_TASK, UNLEARN_TASK
+
+log = logging.getLogger("meow.api")
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+KIND_NAMES = {"unlearn": "unlearn job", "memo": "memo audit"}
+
+
+# ---------------------------------------------------------------- models
+def classify_source(source: str, settings: Settings) -> tuple[str, str]:
+    """(kind, normalised source) for a model source, or a 422 explaining what is accepted."""
+    if source in BUILTIN_MODELS:
+        return "builtin", source
+    if source.startswith(("/", "~", "./", "../")) or source in (".", ".."):
+        p = Path(source).expanduser()
+        try:
+            resolved = p.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError):
+            raise invalid("body/source", f"{source}: no such folder", "path_not_found") from None
+        roots = [r.expanduser().resolve() for r in settings.model_roots]
+        if not any(resolved.is_relative_to(r) for r in roots):
+            where = ", ".join(map(str, roots)) or "none configured (set MEOW_MODEL_ROOTS)"
+            raise invalid("body/source", f"{source}: local models must lie under a model root ({where})",
+                          "path_outside_roots")
+        if not (resolved / "config.json").is_file():
+            raise invalid("body/source", f"{source}: not a Hugging Face model folder (no config.json)",
+                          "not_a_model_folder")
+        return "path", str(resolved)
+    if HUB_ID.match(source):
+        if not settings.allow_hub_models:
+            raise invalid("body/source", "Hugging Face ids are disabled on this server (MEOW_ALLOW_HUB_MODELS)",
+                          "hub_disabled")
+        return "hub", source
+    raise invalid("body/source", f"{source!r} is not a built-in ({', '.join(BUILTIN_MODELS)}), a local folder "
+                  "path, or a Hugging Face id (org/name)", "unknown_source")
+
+
+def find_model(session: Session, ref: str) -> ModelRow | None:
+    stmt = select(ModelRow).where((ModelRow.id == ref) | (ModelRow.name == ref))
+    return session.execute(stmt).scalars().first()
+
+
+def model_out(row: ModelRow) -> Model:
+    return Model(id=row.id, name=row.name, source=row.source, source_kind=row.source_kind,  # type: ignore[arg-type]
+                 created_at=unix(row.created_at) or 0)
+
+
+def register_model(session: Session, name: str, source: str, settings: Settings) -> ModelRow:
+    kind, normalised = classify_source(source, settings)
+    if session.execute(select(ModelRow.id).where(ModelRow.name == name)).first():
+        raise ApiProblem(409, "conflict", f"a model named {name!r} already exists")
+    row = ModelRow(id=new_id("model"), name=name, source=normalised, source_kind=kind)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def ensure_model(session: Session, name: str, source: str, settings: Settings) -> ModelRow:
+    """Register ``name`` unless it exists (``meow serve`` seeding ``demo:tiny``)."""
+    row = find_model(session, name)
+    return row if row is not None else register_model(session, name, source, settings)
+
+
+def delete_model(session: Session, ref: str) -> None:
+    row = find_model(session, ref)
+    if row is None:
+        raise not_found("model", ref)
+    active = session.execute(select(JobRow.id).where(
+        JobRow.model_id == row.id, JobRow.status.in_([Status.queued, Status.running, Status.cancelling])
+    ).limit(1)).first()
+    if active:
+        raise ApiProblem(409, "model_in_use", f"model {row.name} is used by job {active[0]}, which has not "
+                         "finished; cancel it or wait")
+    session.delete(row)
+    session.commit()
+
+
+# ---------------------------------------------------------------- pagination
+def clamp_limit(limit: int | None) -> int:
+    return DEFAULT_LIMIT if limit is None else max(1, min(limit, MAX_LIMIT))
+
+
+def page(session: Session, stmt: Select[Any], id_col: Any, after: str | None, limit: int) -> tuple[list[Any], bool]:
+    """Newest first by time-sortable id; ``after`` is the last id of the previous page."""
+    if after:
+        stmt = stmt.where(id_col < after)
+    rows = list(session.execute(stmt.order_by(id_col.desc()).limit(limit + 1)).scalars())
+    return rows[:limit], len(rows) > limit
+
+
+# ---------------------------------------------------------------- jobs
+def check_facts(facts: list[FactIn], loc: str, max_count: int, settings: Settings) -> None:
+    if len(facts) > max_count:
+        raise invalid(loc, f"{len(facts)} facts given; the limit is {max_count}", "too_many_facts")
+    for i, f in enumerate(facts):
+        for field in ("question", "answer"):
+            n = len(getattr(f, field))
+            if n > settings.max_text_chars:
+                raise invalid(f"{loc}/{i}/{field}", f"{n} characters; the limit is {settings.max_text_chars}",
+                              "text_too_long")
+
+
+def resolve_model(session: Session, ref: str, loc: str = "body/model") -> ModelRow:
+    row = find_model(session, ref)
+    if row is None:
+        raise invalid(loc, f"no model {ref!r}; register it with POST /v1/models", "unknown_model")
+    return row
+
+
+def create_job(session: Session, celery: Celery, settings: Settings, *, kind: str, model: ModelRow,
+               params: dict[str, Any], facts: list[FactIn], retain_facts: list[FactIn] | None,
+               metadata: dict[str, str], adapter_id: str | None = None) -> JobRow:
+    """Insert the job, commit, then enqueue (a worker must never receive an id it cannot read)."""
+    now = utcnow()
+    job = JobRow(id=new_id(kind), kind=kind, status=Status.queued.value, model_id=model.id, model_name=model.name,
+                 adapter_id=adapter_id, params=params, metadata_=metadata,
+                 facts=[f.model_dump(exclude_none=True) for f in facts],
+                 retain_facts=[f.model_dump(exclude_none=True) for f in retain_facts] if retain_facts else None,
+                 created_at=now, queued_at=now, updated_at=now)
+    job.celery_task_id = job.id
+    session.add(job)
+    session.flush()  # the job row before its first event (no ORM relationship orders them)
+    lifecycle.add_event(session, job.id, "status", "job queued", data={"status": "queued"}, at=now)
+    session.commit()
+    try:
+        celery.send_task(UNLEARN_TASK if kind == "unlearn" else MEMO_TASK, args=[job.id], task_id=job.id,
+                         queue=settings.queue)
+    except Exception as e:  # noqa: BLE001 - any broker failure: the job cannot run
+        log.error("enqueue of %s failed: %s", job.id, e)
+        lifecycle.transition(session, job.id, [Status.queued], Status.failed, level="error",
+                             message="could not enqueue", error_code="broker_unavailable",
+                             error_message=f"the job queue is unreachable: {e}")
+        session.commit()
+        raise ApiProblem(503, "broker_unavailable", "the job queue is unreachable; the job was not started "
+                         f"({job.id} is marked failed)", headers={"Retry-After": "5"}) from e
+    session.refresh(job)
+    return job
+
+
+def get_job(session: Session, kind: str, job_id: str) -> JobRow:
+    row = session.get(JobRow, job_id)
+    if row is None or row.kind != kind:
+        raise not_found(KIND_NAMES[kind], job_id)
+    return row
+
+
+def list_jobs(session: Session, kind: str, *, after: str | None, limit: int, status: list[str] | None,
+              model: str | None) -> tuple[list[JobRow], bool]:
+    stmt = select(JobRow).where(JobRow.kind == kind)
+    if status:
+        stmt = stmt.where(JobRow.status.in_(status))
+    if model:
+        m = find_model(session, model)
+        stmt = stmt.where((JobRow.model_id == m.id) if m is not None else (JobRow.model_name == model))
+    return page(session, stmt, JobRow.id, after, limit)
+
+
+def cancel_job(session: Session, celery: Celery, kind: str, job_id: str) -> JobRow:
+    job = get_job(session, kind, job_id)
+    if job.status in (Status.cancelling, Status.cancelled):
+        return job
+    if job.status in TERMINAL:
+        raise ApiProblem(409, "not_cancellable", f"{KIND_NAMES[kind]} {job_id} already {job.status}")
+    if lifecycle.transition(session, job_id, [Status.queued], Status.cancelled, message="cancelled before start"):
+        session.commit()
+        try:  # workers skip revoked ids; a missed revoke is harmless (the claim only starts queued jobs)
+            celery.control.revoke(job.celery_task_id or job_id)
+        except Exception as e:  # noqa: BLE001
+            log.warning("revoke of %s failed: %s", job_id, e)
+    elif lifecycle.transition(session, job_id, RUNNING - {Status.cancelling}, Status.cancelling,
+                              message="cancel requested; the worker stops at its next check"):
+        session.commit()
+    session.expire_all()
+    return get_job(session, kind, job_id)
+
+
+def _times(row: JobRow) -> dict[str, int | None]:
+    names = ("created_at", "queued_at", "running_at", "cancelling_at", "cancelled_at", "succeeded_at", "failed_at",
+             "crashed_at", "finished_at", "heartbeat_at")
+    return {n: unix(getattr(row, n)) for n in names}
+
+
+def _common(row: JobRow) -> dict[str, Any]:
+    return dict(
+        id=row.id, status=row.status, model=row.model_name, model_id=row.model_id, params=row.params,
+        progress=Progress(**row.progress) if row.progress else None,
+        error=JobError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
+        attempt=row.attempt, metadata=row.metadata_ or {}, **_times(row),
+    )
+
+
+def unlearn_out(row: JobRow) -> UnlearnJob:
+    return UnlearnJob(method=row.params.get("method", "meow"), forget_set=FactSet(fact_count=len(row.facts)),
+                      retain_set=FactSet(fact_count=len(row.retain_facts or [])), result=row.result, **_common(row))
+
+
+def memo_out(row: JobRow) -> MemoAudit:
+    return MemoAudit(adapter_id=row.adapter_id, fact_set=FactSet(fact_count=len(row.facts)), result=row.result,
+                     **_common(row))
+
+
+# ---------------------------------------------------------------- events
+def list_events(session: Session, job_id: str, after: int | None, limit: int) -> tuple[list[JobEventRow], bool]:
+    stmt = select(JobEventRow).where(JobEventRow.job_id == job_id)
+    if after is not None:
+        stmt = stmt.where(JobEventRow.id > after)
+    rows = list(session.execute(stmt.order_by(JobEventRow.id).limit(limit + 1)).scalars())
+    return rows[:limit], len(rows) > limit
+
+
+def event_out(row: JobEventRow) -> Event:
+    return Event(id=row.id, job_id=row.job_id, created_at=row.created_at.timestamp(), level=row.level,  # type: ignore[arg-type]
+                 type=row.type, stage=row.stage, message=row.message, data=row.data or {})  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- adapters
+def get_adapter(session: Session, adapter_id: str) -> AdapterRow:
+    row = session.get(AdapterRow, adapter_id)
+    if row is None:
+        raise not_found("adapter", adapter_id)
+    return row
+
+
+def adapter_out(row: AdapterRow) -> Adapter:
+    return Adapter(id=row.id, kind=row.kind, model=row.model_name, model_id=row.model_id,  # type: ignore[arg-type]
+                   base_model=row.base_model, job_id=row.job_id, method=row.method, rank=row.rank, alpha=row.alpha,
+                   target_modules=row.target_modules, files=row.files or {}, sha256=row.sha256,
+                   size_bytes=row.size_bytes, archive_sha256=row.archive_sha256,
+                   download_url=f"/v1/adapters/{row.id}/download", created_at=unix(row.created_at) or 0)
+
+
+def list_adapters(session: Session, *, after: str | None, limit: int, model: str | None,
+                  job: str | None) -> tuple[list[AdapterRow], bool]:
+    stmt = select(AdapterRow)
+    if model:
+        m = find_model(session, model)
+        stmt = stmt.where((AdapterRow.model_id == m.id) if m is not None else (AdapterRow.model_name == model))
+    if job:
+        stmt = stmt.where(AdapterRow.job_id == job)
+    return page(session, stmt, AdapterRow.id, after, limit)
+
+
+def get_adapter_or_422(session: Session, adapter_id: str) -> AdapterRow:
+    row = session.get(AdapterRow, adapter_id)
+    if row is None:
+        raise invalid("body/adapter", f"no adapter {adapter_id!r}", "unknown_adapter")
+    return row

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``meow bench``: timed, reproducible comparisons recorded as JSON."""

@@ -1,0 +1,178 @@
+"""MEMO engine benchmark: the batched engine against the reference on the same model and texts.
+
+Both engines score the same windows; the report gives each engine's throughput (windows/s), the
+speedup, and how often the two agree on a window's score. Texts are each fact's true answer plus
+inverted-like texts (the fact's perturbed answers, else other facts' answers), i.e. what the
+pipeline scores. The reference engine is slow (one ``generate`` per window), so on a large model it
+runs on a seeded random sample of the windows within a time budget: windows/s is a rate, and
+agreement is measured on the sampled windows; the JSON says how many were sampled.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from meow_engine.config import MemoConfig
+from meow_engine.errors import ConfigError
+from meow_engine.facts import Fact, load_facts
+from meow_engine.memo import Window, all_windows, predict_windows, rouge1_precision
+from meow_engine.models import LoadedModel, load_model
+from meow_engine.progress import NULL_REPORTER, ProgressEvent, Reporter
+
+FACTS_IN_MODEL_FOLDER = "facts.jsonl"  # what the tiny builder writes next to its weights
+
+
+@dataclass(frozen=True)
+class MemoBenchSettings:
+    model: str = "demo:tiny"
+    facts: str | None = None
+    n_facts: int = 12
+    n_texts: int = 4
+    mode: str = "suffix"
+    max_new_tokens: int = 200
+    batch_size: int | None = None
+    reference_windows: int | None = None
+    reference_budget_s: float = 300.0
+    device: str | None = None
+    dtype: str | None = None
+    seed: int = 0
+
+
+def bench_facts(lm: LoadedModel, facts_path: str | None, n_facts: int) -> list[Fact]:
+    """The facts given, else those the model was built on (tiny models), else fictitious ones."""
+    if facts_path is not None:
+        return load_facts(facts_path)
+    if lm.path is not None and (lm.path / FACTS_IN_MODEL_FOLDER).is_file():
+        return load_facts(lm.path / FACTS_IN_MODEL_FOLDER)
+    from meow_engine.tiny.fictitious import fictitious_facts
+
+    return fictitious_facts(max(n_facts, 8))
+
+
+def bench_pairs(facts: Sequence[Fact], n_facts: int, n_texts: int) -> list[tuple[str, str]]:
+    """(question, text) pairs: each fact's answer, then up to ``n_texts - 1`` inverted-like texts."""
+    if n_facts < 1 or n_texts < 1:
+        raise ConfigError("n_facts and n_texts must be >= 1")
+    pairs: list[tuple[str, str]] = []
+    for i, f in enumerate(facts[:n_facts]):
+        others = list(f.perturbed_answers) + [facts[(i + j) % len(facts)].answer for j in range(1, len(facts))]
+        others = [t for t in dict.fromkeys(others) if t != f.answer]
+        pairs.extend((f.question, t) for t in [f.answer, *others][:n_texts])
+    return pairs
+
+
+def _reference_sample(lm: LoadedModel, windows: Sequence[Window], cfg: MemoConfig, limit: int | None,
+                      budget_s: float, seed: int, reporter: Reporter) -> tuple[list[int], list[str], float]:
+    """Reference predictions for a seeded random sample of windows, until ``limit`` or the budget."""
+    order = list(range(len(windows)))
+    random.Random(seed).shuffle(order)
+    if limit is not None:
+        order = order[:limit]
+    done: list[int] = []
+    preds: list[str] = []
+    start = time.perf_counter()
+    for i in order:
+        reporter.check_stop()
+        preds.extend(predict_windows(lm, [windows[i]], cfg))
+        done.append(i)
+        reporter.emit("reference", len(done), len(order))
+        if time.perf_counter() - start > budget_s:
+            break
+    return done, preds, time.perf_counter() - start
+
+
+def run_memo_bench(settings: MemoBenchSettings, reporter: Reporter | None = None) -> dict[str, Any]:
+    reporter = reporter or NULL_REPORTER
+    lm = load_model(settings.model, device=settings.device, dtype=settings.dtype)
+    facts = bench_facts(lm, settings.facts, settings.n_facts)
+    pairs = bench_pairs(facts, settings.n_facts, settings.n_texts)
+    base = MemoConfig(mode=settings.mode, max_new_tokens=settings.max_new_tokens,  # type: ignore[arg-type]
+                      batch_size=settings.batch_size)
+    ref_cfg = base.model_copy(update={"engine": "reference"})
+    bat_cfg = base.model_copy(update={"engine": "batched"})
+    windows = all_windows(pairs, settings.mode)
+    if not windows:
+        raise ConfigError("no MEMO windows to benchmark (texts shorter than 2 characters)")
+
+    # warm-up: first calls pay one-off costs (kernel selection, lazy imports) that are not throughput
+    predict_windows(lm, windows[:1], ref_cfg)
+    predict_windows(lm, windows[:2], bat_cfg)
+
+    batch_sizes: list[int] = []
+
+    def on_batched(ev: ProgressEvent) -> None:
+        batch_sizes.append(int(ev.data.get("batch_size", 0)))
+        reporter.emit("batched", ev.step, ev.total)
+
+    start = time.perf_counter()
+    bat_preds = predict_windows(lm, windows, bat_cfg, Reporter(on_batched))
+    bat_s = time.perf_counter() - start
+
+    ref_idx, ref_preds, ref_s = _reference_sample(lm, windows, ref_cfg, settings.reference_windows,
+                                                  settings.reference_budget_s, settings.seed, reporter)
+    diffs: list[float] = []
+    same_pred = 0
+    for i, rp in zip(ref_idx, ref_preds, strict=True):
+        label = windows[i].label
+        diffs.append(abs(rouge1_precision(label, rp) - rouge1_precision(label, bat_preds[i])))
+        same_pred += rp == bat_preds[i]
+    bat_scores = [rouge1_precision(w.label, p) for w, p in zip(windows, bat_preds, strict=True)]
+    ref_rate = len(ref_idx) / ref_s
+    bat_rate = len(windows) / bat_s
+    n_ref = len(ref_idx)
+    return {
+        "model": settings.model,
+        "device": str(lm.device) + (f" ({torch.cuda.get_device_name(lm.device)})" if lm.device.type == "cuda"
+                                    else f" ({platform.processor() or platform.machine()}, "
+                                         f"{torch.get_num_threads()} threads)"),
+        "dtype": str(lm.dtype).removeprefix("torch."),
+        "mode": settings.mode,
+        "max_new_tokens": settings.max_new_tokens,
+        "n_facts": min(settings.n_facts, len(facts)),
+        "n_texts": len(pairs),
+        "n_windows": len(windows),
+        "reference_n_windows": n_ref,
+        "reference_subset": n_ref < len(windows),
+        "reference_seconds": round(ref_s, 3),
+        "batched_seconds": round(bat_s, 3),
+        "reference_windows_per_s": ref_rate,
+        "batched_windows_per_s": bat_rate,
+        "speedup": bat_rate / ref_rate,
+        "agreement": sum(d == 0.0 for d in diffs) / n_ref,
+        "prediction_agreement": same_pred / n_ref,
+        "mean_abs_diff": sum(diffs) / n_ref,
+        "max_abs_diff": max(diffs),
+        "batched_memo_mean": sum(bat_scores) / len(bat_scores),
+        "batch_size": max(batch_sizes) if batch_sizes else settings.batch_size,
+        "torch_version": torch.__version__,
+        "transformers_version": _transformers_version(),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "settings": asdict(settings),
+    }
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
+def write_bench_json(result: dict[str, Any], out_dir: str | Path) -> Path:
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "memo_bench_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in result["model"]) + ".json"
+    path = out / name
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

@@ -1,0 +1,308 @@
+"""``rule``: offline, deterministic inversion by swapping an answer's key spans.
+
+The embedded default: no model, no network, the same output for the same facts and seed on every
+machine. Each candidate keeps the sentence and the subject and swaps one or more key spans
+(people, places, dates, numbers, genres, works, awards, professions ...) for another value *of the
+same kind*, drawn from the other facts (forget and context) or from built-in lists, so the
+candidate reads like a plausible wrong answer, which is what MEOW wants to train towards.
+Spans the question already names are kept (the answer is about them) unless nothing else can
+change. An answer with no swappable span is negated instead, and flagged.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from meow_engine.facts import Fact
+from meow_engine.inverters.base import FALLBACK_NEGATION, INVERTERS, Inverter, InversionSet, finish
+from meow_engine.inverters.cleanup import normalize
+from meow_engine.inverters.spans import (
+    ANTONYMS,
+    CITIES,
+    COUNTRIES,
+    COUNTRY_SET,
+    GENDERS,
+    GENRES,
+    MONTHS,
+    NATIONALITIES,
+    NUMBER_WORDS,
+    PROFESSIONS,
+    Span,
+    VOCAB_POOLS,
+    anchored,
+    find_spans,
+    sentence_start,
+)
+
+#: tries per requested candidate before giving up on finding another distinct one
+ATTEMPTS_PER_CANDIDATE = 30
+#: chance to draw a replacement from the other facts (rather than the built-in list) when they have one
+FACT_POOL_P = 0.5
+_GENERATED = {"year", "decade", "number", "day", "ordinal", "date", "antonym"}
+
+
+def _builtin_pools() -> dict[str, list[str]]:
+    cities = VOCAB_POOLS.get("city", [])
+    countries = VOCAB_POOLS.get("country", [])
+    fictitious_places = [f"{c}, {countries[i % len(countries)]}" for i, c in enumerate(cities)] if countries else []
+    return {
+        "person": list(VOCAB_POOLS.get("person", [])) or ["Elena Marsh", "Tomas Brandt", "Amara Okoye", "Kenji Sato"],
+        "place": CITIES + fictitious_places + COUNTRIES + list(cities),
+        "title": list(VOCAB_POOLS.get("title", [])) or ["The Silent Harbor", "Paper Lanterns", "A Winter Orchard"],
+        "award": list(VOCAB_POOLS.get("award", [])) or ["Golden Quill Prize", "Silver Lantern Award"],
+        "river": list(VOCAB_POOLS.get("river", [])) or ["Danube", "Volga", "Mekong", "Orinoco"],
+        "genre": GENRES,
+        "profession": PROFESSIONS,
+        "nationality": NATIONALITIES,
+        "month": MONTHS,
+        "gender": GENDERS,
+        "number_word": NUMBER_WORDS,
+    }
+
+
+_BUILTIN = _builtin_pools()
+
+
+@dataclass(frozen=True)
+class _Group:
+    """All mentions of one span value in an answer: they change together."""
+
+    kind: str
+    text: str
+    spans: tuple[Span, ...]
+
+
+def fact_seed(seed: int, index: int) -> int:
+    return seed * 1_000_003 + index
+
+
+def _cased(replacement: str, at_sentence_start: bool) -> str:
+    """Capitalise only where the sentence demands it: a genre like "French literature" is capitalised
+    for itself, so its replacement ("science fiction") must not inherit the capital mid-sentence."""
+    if at_sentence_start and replacement[:1].islower():
+        return replacement[0].upper() + replacement[1:]
+    return replacement
+
+
+class _Drawer:
+    """Same-kind replacement values: from the other facts' spans and the built-in lists."""
+
+    def __init__(self, facts: Sequence[Fact]) -> None:
+        found: dict[str, set[str]] = {}
+        for f in facts:
+            for text in (f.question, f.answer):
+                for s in find_spans(text):
+                    found.setdefault(s.kind, set()).add(s.text)
+        self.from_facts = {k: sorted(v) for k, v in found.items()}
+
+    def draw(self, kind: str, original: str, rng: random.Random, avoid: set[str]) -> str | None:
+        if kind in _GENERATED:
+            for _ in range(1 if kind == "antonym" else 20):  # an antonym has exactly one value
+                value = self._generated(kind, original, rng)
+                if value is not None and normalize(value) not in avoid:
+                    return value
+            return None
+        comma = ", " in original
+        pools = [self.from_facts.get(kind, []), _BUILTIN.get(kind, [])]
+        if rng.random() >= FACT_POOL_P:
+            pools.reverse()
+        for pool in pools:
+            options = [v for v in pool if normalize(v) not in avoid]
+            if kind == "place":  # "City, Country" for "City, Country"; a country for a country
+                options = [v for v in options if (", " in v) == comma] or options
+                if not comma:
+                    country = original in COUNTRY_SET
+                    options = [v for v in options if (v in COUNTRY_SET) == country] or options
+            if options:
+                return rng.choice(options)
+        return None
+
+    def _generated(self, kind: str, original: str, rng: random.Random) -> str | None:
+        if kind == "antonym":
+            opposite = ANTONYMS.get(original.lower())
+            if opposite is not None and original.isupper():
+                opposite = opposite.upper()
+            return opposite
+        if kind == "year":
+            years = [y for y in self.from_facts.get("year", []) if y != original]
+            if years and rng.random() < FACT_POOL_P:
+                return rng.choice(years)
+            y, delta = int(original), rng.randint(2, 40)
+            value = y + delta if rng.random() < 0.5 else y - delta
+            return str(value if 1000 <= value <= 2030 else y - delta)
+        if kind == "decade":
+            d = int(original)
+            step = rng.choice([s for s in range(-5, 6) if s != 0]) * 10
+            value = d + step if 1000 <= d + step <= 2020 else d - step
+            return str(value)
+        if kind == "day":
+            return str(rng.choice([d for d in range(1, 29) if d != int(original)]))
+        if kind == "ordinal":
+            day = int(re.match(r"\d+", original).group(0))  # type: ignore[union-attr]
+            new = rng.choice([d for d in range(1, 29) if d != day])
+            suffix = "th" if 10 <= new % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(new % 10, "th")
+            return f"{new}{suffix}"
+        if kind == "number":
+            return _other_number(original, rng)
+        if kind == "date":
+            return re.sub(r"\d+", lambda m: _other_number(m.group(0), rng, keep_width=True, date_part=True),
+                          original)
+        return None  # pragma: no cover - every generated kind is handled above
+
+
+def _other_number(original: str, rng: random.Random, keep_width: bool = False, date_part: bool = False) -> str:
+    has_commas = "," in original
+    digits = original.replace(",", "")
+    if "." in digits:
+        whole, frac = digits.split(".", 1)
+        value = float(digits) * rng.choice([0.5, 0.7, 1.3, 1.5, 2.0, 3.0])
+        return f"{value:.{len(frac)}f}"
+    v = int(digits)
+    if date_part:
+        hi = 28 if len(digits) <= 2 and v <= 31 else None
+        new = rng.randint(1, hi) if hi else v + rng.choice([-1, 1]) * rng.randint(2, 30)
+    else:
+        lo, hi = max(0, v // 2), v * 2 + 5
+        new = rng.randint(lo, hi)
+    if new == v:
+        new = v + 1 if v < 9 or not date_part else v - 1
+    text = f"{new:,}" if has_commas else str(new)
+    return text.zfill(len(digits)) if keep_width else text
+
+
+_ARTICLE = re.compile(r"\b(a|an|A|An)\s+$")
+
+
+def _fix_article(prefix: str, replacement: str) -> str:
+    """"a artist" → "an artist": the article before a swapped span agrees with the new word."""
+    m = _ARTICLE.search(prefix)
+    if not m or not replacement:
+        return prefix
+    vowel = replacement[0].lower() in "aeiou" and not replacement.lower().startswith(("uni", "eu", "one"))
+    article = m.group(1)
+    want = ("an" if vowel else "a")
+    if article[0].isupper():
+        want = want.capitalize()
+    return prefix[: m.start(1)] + want + prefix[m.end(1):]
+
+
+def apply_swaps(text: str, swaps: dict[tuple[int, int], str]) -> str:
+    out = text
+    for (start, end), value in sorted(swaps.items(), reverse=True):
+        out = _fix_article(out[:start], value) + value + out[end:]
+    return out
+
+
+_AUX = re.compile(r"\b(is|are|was|were|has|have|had|can|could|will|would|does|do|did|should|may|might|must)\b"
+                  r"(?!\s+(?:not|never)\b)")
+_NOT = re.compile(r"\s+(?:not|never)\b")
+
+
+_YES_NO = re.compile(r"^(Yes|No)\b[,.!]?\s*")
+
+
+def negations(answer: str) -> list[str]:
+    """Contradictions for answers without swappable spans, most natural first.
+
+    "Yes, X is Y" becomes "No, X is not Y" (flipping only the "Yes" would contradict itself).
+    """
+    out: list[str] = []
+    yes_no = _YES_NO.match(answer)
+    rest = answer[yes_no.end():] if yes_no else answer
+    flipped = ("No, " if yes_no.group(1) == "Yes" else "Yes, ") if yes_no else ""
+    if yes_no and not rest.strip():
+        return [flipped[:-2] + "."]
+    m = _NOT.search(rest)
+    if m:  # "X is not Y" → "X is Y"
+        out.append(flipped + rest[: m.start()] + rest[m.end():])
+    m = _AUX.search(rest)
+    if m:  # "X is Y" → "X is not Y"
+        out.append(flipped + rest[: m.end()] + " not" + rest[m.end():])
+    body = rest.strip().rstrip(".!")
+    first = body.split(" ", 1)[0]
+    if first in ("The", "A", "An", "His", "Her", "Their", "Its", "This", "These", "Those", "It", "He", "She",
+                 "They"):
+        body = body[0].lower() + body[1:]
+    out += [f"It is not true that {body}.", f"There is no record that {body}.", f"It is false that {body}.",
+            f"Nothing suggests that {body}.", f"No source confirms that {body}."]
+    return out
+
+
+@INVERTERS.register("rule")
+class RuleInverter(Inverter):
+    name = "rule"
+
+    def prepare(self, facts: Sequence[Fact], context_facts: Sequence[Fact]) -> None:
+        self._drawer = _Drawer(list(facts) + list(context_facts))
+
+    def _tiers(self, fact: Fact) -> tuple[list[_Group], list[_Group]]:
+        """(spans the question does not name, spans it names except the subject person)."""
+        groups: dict[tuple[str, str], list[Span]] = {}
+        for s in find_spans(fact.answer):
+            groups.setdefault((s.kind, normalize(s.text)), []).append(s)
+        free: list[_Group] = []
+        named: list[_Group] = []
+        for (kind, _), spans in groups.items():
+            g = _Group(kind, spans[0].text, tuple(spans))
+            if not anchored(spans[0], fact.question):
+                free.append(g)
+            elif kind != "person":
+                named.append(g)
+        return free, named
+
+    def invert_one(self, index: int, fact: Fact) -> InversionSet:
+        n = self.config.n
+        rng = random.Random(fact_seed(self.config.seed, index))
+        truth = normalize(fact.answer)
+        mentioned = {normalize(s.text) for s in find_spans(fact.answer)}
+        seen = {truth}
+        candidates: list[str] = []
+        log: list[str] = []
+        free, named = self._tiers(fact)
+        for groups in (free, free + named):
+            if not groups or len(candidates) >= n:
+                continue
+            for attempt in range(ATTEMPTS_PER_CANDIDATE * n):
+                if len(candidates) >= n:
+                    break
+                # Vary which spans change: each candidate swaps a random subset that always includes
+                # one group chosen round-robin, so every key span gets swapped in some candidate.
+                must = groups[attempt % len(groups)]
+                chosen = [g for g in groups if g is must or rng.random() < 0.5]
+                swaps: dict[tuple[int, int], str] = {}
+                notes: list[str] = []
+                used: set[str] = set()  # two spans of one candidate never get the same new value
+                for g in chosen:
+                    value = self._drawer.draw(g.kind, g.text, rng, avoid=mentioned | used | {normalize(g.text)})
+                    if value is None:
+                        continue
+                    used.add(normalize(value))
+                    notes.append(f"{g.kind} {g.text!r} -> {value!r}")
+                    for s in g.spans:
+                        swaps[(s.start, s.end)] = _cased(value, sentence_start(fact.answer, s.start))
+                if not swaps:
+                    continue
+                text = apply_swaps(fact.answer, swaps)
+                key = normalize(text)
+                if key in seen:
+                    continue
+                seen.add(key)
+                candidates.append(text)
+                log.append(f"{len(candidates)}: " + "; ".join(notes))
+        flags: list[str] = []
+        if len(candidates) < n:
+            for text in negations(fact.answer):
+                key = normalize(text)
+                if len(candidates) >= n:
+                    break
+                if key in seen:
+                    continue
+                seen.add(key)
+                candidates.append(text)
+                log.append(f"{len(candidates)}: negation")
+                if FALLBACK_NEGATION not in flags:
+                    flags.append(FALLBACK_NEGATION)
+        return finish(index, candidates, n, raw="\n".join(log), flags=flags)

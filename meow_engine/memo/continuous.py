@@ -1,0 +1,172 @@
+"""Greedy decoding with continuous batching: finished rows leave the batch, new windows join it.
+
+``generate`` runs a batch until its *longest* row ends. MEMO windows are ragged: a memorized
+continuation stops at EOS after a few tokens while a window cut mid-word may loop to
+``max_new_tokens``, so most of a ``generate`` batch's compute goes to rows that are already done.
+This loop drops a row the step it emits a stop token and tops the batch up with fresh windows
+once it is half empty, so compute follows the tokens actually generated.
+
+Exactness: each row is decoded exactly as ``generate`` would at batch size 1 — its own prompt ids,
+its own positions (counted over its real tokens), an attention mask that hides every padded slot,
+argmax of fp32 logits. Joining a new group left-pads the shorter KV cache with masked zeros, which
+changes no unmasked attention term. As with any batching only the floating-point reduction order
+differs from batch size 1.
+
+Only for models whose KV cache is a plain ``DynamicCache`` of ``DynamicLayer``s (Llama, Phi, Qwen,
+SmolLM, GPT-NeoX ...); ``supports_continuous`` says when to fall back to ``generate``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+
+def _forward_params(model: Any) -> set[str]:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return set(inspect.signature(base.forward).parameters)
+
+
+def supports_continuous(model: Any) -> bool:
+    """True when the model takes explicit positions and uses sliding-window-free dynamic caches."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cfg = base.config
+    if getattr(cfg, "is_encoder_decoder", False) or getattr(cfg, "sliding_window", None):
+        return False
+    if getattr(cfg, "layer_types", None) and any(t != "full_attention" for t in cfg.layer_types):
+        return False
+    return {"position_ids", "past_key_values", "attention_mask", "cache_position"} <= _forward_params(model)
+
+
+@dataclass
+class _Group:
+    """Rows being decoded together. Invariant: ``mask.shape[1]`` == cached length; ``next`` holds
+    each row's newest argmax, not yet fed to the model nor recorded."""
+
+    cache: DynamicCache
+    mask: torch.Tensor  # [b, L] long
+    pos: torch.Tensor  # [b] position of the last token fed
+    next: torch.Tensor  # [b]
+    rows: list[int]
+
+    def select(self, keep: list[int]) -> None:
+        idx = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        self.cache.batch_select_indices(idx)
+        self.mask, self.pos, self.next = self.mask[idx], self.pos[idx], self.next[idx]
+        self.rows = [self.rows[i] for i in keep]
+
+
+def _layers(cache: DynamicCache) -> list[DynamicLayer]:
+    layers = getattr(cache, "layers", None)
+    if layers is None or any(type(layer) is not DynamicLayer for layer in layers):
+        raise TypeError("continuous batching needs a DynamicCache of plain DynamicLayers")
+    return layers
+
+
+def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - t.shape[dim]
+    if missing == 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+def _merge(a: _Group, b: _Group) -> _Group:
+    """One group from two: the shorter cache is left-padded with zeros that the mask hides."""
+    width = max(a.mask.shape[1], b.mask.shape[1])
+    for la, lb in zip(_layers(a.cache), _layers(b.cache), strict=True):
+        la.keys = torch.cat([_left_pad(la.keys, width, -2), _left_pad(lb.keys, width, -2)], dim=0)
+        la.values = torch.cat([_left_pad(la.values, width, -2), _left_pad(lb.values, width, -2)], dim=0)
+    return _Group(
+        cache=a.cache,
+        mask=torch.cat([_left_pad(a.mask, width, 1), _left_pad(b.mask, width, 1)], dim=0),
+        pos=torch.cat([a.pos, b.pos]),
+        next=torch.cat([a.next, b.next]),
+        rows=a.rows + b.rows,
+    )
+
+
+def _argmax(logits: torch.Tensor) -> torch.Tensor:
+    # generate takes the argmax of fp32 logits; do the same so bf16 ties break identically
+    return logits[:, -1, :].float().argmax(dim=-1)
+
+
+def _prefill(model: Any, prompts: Sequence[list[int]], rows: list[int], pad_id: int,
+             device: torch.device, keep_logits: bool) -> _Group:
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for r, p in enumerate(prompts):
+        ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        mask[r, width - len(p):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    kw: dict[str, Any] = {"logits_to_keep": 1} if keep_logits else {}
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=DynamicCache(),
+                cache_position=torch.arange(width, device=device), use_cache=True, **kw)
+    cache = out.past_key_values
+    _layers(cache)
+    return _Group(cache=cache, mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows)
+
+
+def _step(model: Any, g: _Group) -> None:
+    width = g.mask.shape[1]
+    g.mask = torch.cat([g.mask, g.mask.new_ones((g.mask.shape[0], 1))], dim=1)
+    g.pos = g.pos + 1
+    out = model(input_ids=g.next[:, None], attention_mask=g.mask, position_ids=g.pos[:, None],
+                past_key_values=g.cache, cache_position=torch.tensor([width], device=g.mask.device), use_cache=True)
+    g.next = _argmax(out.logits)
+
+
+def continuous_greedy(
+    model: Any,
+    prompts: Sequence[list[int]],
+    *,
+    max_new_tokens: int,
+    stops: Sequence[int],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    on_done: Callable[[int, list[int]], None],
+    check_stop: Callable[[], None] = lambda: None,
+    refill_below: float = 0.5,
+) -> None:
+    """Greedy-decode every prompt (in the given order); ``on_done(i, ids)`` gets each row's generated
+    ids, ending with its stop token if it emitted one. Raises torch.OutOfMemoryError untouched: the
+    caller retries with a smaller batch (rows already reported are not redone)."""
+    keep_logits = "logits_to_keep" in _forward_params(model)
+    stop_set = set(stops)
+    pending = deque(range(len(prompts)))
+    gens: dict[int, list[int]] = {}
+    group: _Group | None = None
+    while pending or group is not None:
+        check_stop()
+        active = 0 if group is None else len(group.rows)
+        if pending and active <= batch_size * refill_below:
+            take = [pending.popleft() for _ in range(min(batch_size - active, len(pending)))]
+            fresh = _prefill(model, [prompts[i] for i in take], take, pad_id, device, keep_logits)
+            for i in take:
+                gens[i] = []
+            group = fresh if group is None else _merge(group, fresh)
+        assert group is not None
+        keep: list[int] = []
+        for r, tok in enumerate(group.next.tolist()):
+            i = group.rows[r]
+            gens[i].append(tok)
+            if tok in stop_set or len(gens[i]) >= max_new_tokens:
+                on_done(i, gens.pop(i))
+            else:
+                keep.append(r)
+        if not keep:
+            group = None
+            continue
+        if len(keep) < len(group.rows):
+            group.select(keep)
+        _step(model, group)

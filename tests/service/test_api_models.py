@@ -1,0 +1,124 @@
+"""/v1/models, health probes and the error shape (no worker needed)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from conftest import problem
+
+
+def _name() -> str:
+    return f"m-{secrets.token_hex(4)}"
+
+
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_readyz_reports_unreachable_broker(settings):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    bad = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0", "reaper_interval_s": 0})
+    with TestClient(create_app(bad)) as c:
+        body = problem(c.get("/readyz"), 503, "broker_unavailable")
+    assert "broker unreachable" in body["detail"]
+
+
+def test_readyz_reports_unreachable_database(settings):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    bad = settings.model_copy(update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+                                      "reaper_interval_s": 0})
+    with TestClient(create_app(bad)) as c:
+        problem(c.get("/readyz"), 503, "database_unavailable")
+
+
+def test_register_builtin_get_list_delete(client):
+    name = _name()
+    r = client.post("/v1/models", json={"name": name, "source": "demo:tiny"})
+    assert r.status_code == 201, r.text
+    m = r.json()
+    assert m["id"].startswith("mdl_") and m["source_kind"] == "builtin" and m["name"] == name
+    assert r.headers["location"] == f"/v1/models/{m['id']}"
+    assert client.get(f"/v1/models/{m['id']}").json() == m
+    assert client.get(f"/v1/models/{name}").json() == m  # by name too
+    ids = [x["id"] for x in client.get("/v1/models", params={"limit": 100}).json()["data"]]
+    assert m["id"] in ids
+    assert client.delete(f"/v1/models/{name}").status_code == 204
+    problem(client.get(f"/v1/models/{m['id']}"), 404, "not_found")
+    problem(client.delete(f"/v1/models/{m['id']}"), 404, "not_found")
+
+
+def test_register_local_folder_under_root(client, tiny_model_dir: Path):
+    r = client.post("/v1/models", json={"name": _name(), "source": str(tiny_model_dir)})
+    assert r.status_code == 201, r.text
+    assert r.json()["source_kind"] == "path" and r.json()["source"] == str(tiny_model_dir.resolve())
+
+
+def test_register_hub_id(client):
+    r = client.post("/v1/models", json={"name": _name(), "source": "HuggingFaceTB/SmolLM2-135M-Instruct"})
+    assert r.status_code == 201 and r.json()["source_kind"] == "hub"
+
+
+def test_register_errors(client, tmp_path: Path, tiny_model_dir: Path):
+    name = _name()
+    assert client.post("/v1/models", json={"name": name, "source": "demo:tiny"}).status_code == 201
+    problem(client.post("/v1/models", json={"name": name, "source": "demo:tiny"}), 409, "conflict")
+    # a real model folder, but outside every model root
+    outside = tmp_path / "model"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    body = problem(client.post("/v1/models", json={"name": _name(), "source": str(outside)}), 422, "validation_error")
+    assert body["errors"][0]["loc"] == "body/source" and body["errors"][0]["type"] == "path_outside_roots"
+    # a folder under the root that is not a model
+    empty = tiny_model_dir.parent / f".empty-{secrets.token_hex(3)}"
+    empty.mkdir()
+    try:
+        body = problem(client.post("/v1/models", json={"name": _name(), "source": str(empty)}), 422,
+                       "validation_error")
+        assert "no config.json" in body["detail"]
+    finally:
+        empty.rmdir()
+    body = problem(client.post("/v1/models", json={"name": _name(), "source": "/no/such/folder"}), 422,
+                   "validation_error")
+    assert "no such folder" in body["detail"]
+    problem(client.post("/v1/models", json={"name": _name(), "source": "not a model"}), 422, "validation_error")
+    body = problem(client.post("/v1/models", json={"name": "bad name!", "source": "demo:tiny"}), 422,
+                   "validation_error")
+    assert body["errors"][0]["loc"] == "body/name"
+    problem(client.post("/v1/models", json={"name": _name()}), 422, "validation_error")
+    problem(client.post("/v1/models", content=b"{not json", headers={"content-type": "application/json"}), 422,
+            "validation_error")
+
+
+def test_hub_ids_can_be_disabled(settings):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(settings.model_copy(update={"allow_hub_models": False, "reaper_interval_s": 0}))) as c:
+        body = problem(c.post("/v1/models", json={"name": _name(), "source": "org/model"}), 422, "validation_error")
+    assert body["errors"][0]["type"] == "hub_disabled"
+
+
+def test_unknown_route_and_method_are_problems(client):
+    problem(client.get("/v1/nothing"), 404, "not_found")
+    problem(client.put("/v1/models"), 405, "method_not_allowed")
+
+
+def test_models_pagination(client):
+    made = [client.post("/v1/models", json={"name": _name(), "source": "demo:tiny"}).json()["id"] for _ in range(3)]
+    page1 = client.get("/v1/models", params={"limit": 2}).json()
+    assert len(page1["data"]) == 2 and page1["has_more"] is True
+    assert [m["id"] for m in page1["data"]] == sorted([m["id"] for m in page1["data"]], reverse=True)
+    assert page1["data"][0]["id"] == made[-1]  # newest first
+    page2 = client.get("/v1/models", params={"limit": 2, "after": page1["data"][-1]["id"]}).json()
+    assert page2["data"][0]["id"] == made[0]
+    assert not {m["id"] for m in page1["data"]} & {m["id"] for m in page2["data"]}
+    problem(client.get("/v1/models", params={"limit": 0}), 422, "validation_error")

@@ -1,0 +1,238 @@
+"""Run one job inside a worker child: claim it, run the engine, record events, finish it.
+
+Kept free of Celery so tests can call it directly; ``worker.tasks`` wraps it. Every state change
+goes through ``api.core.jobs`` conditional UPDATEs, so a duplicate delivery, a cancel or the
+reaper racing this code never leaves two owners or a job stuck in ``running``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from api.core import jobs as lifecycle
+from api.core.db import session_scope
+from api.core.ids import new_id
+from api.core.settings import Settings
+from api.core.states import RUNNING, Status
+from api.core.store import LocalArtifactStore, publish_artifact, store_from_settings
+from api.core.tables import AdapterRow, JobRow, ModelRow, utcnow
+
+log = logging.getLogger("meow.worker")
+
+
+@dataclass
+class JobSpec:
+    """What a job needs, read once at claim time (the DB session is not held while training)."""
+
+    id: str
+    kind: str
+    attempt: int
+    model_ref: str
+    model_id: str | None
+    model_name: str
+    params: dict[str, Any]
+    facts: list[dict[str, Any]]
+    retain_facts: list[dict[str, Any]] | None
+    adapter_id: str | None
+    adapter_uri: str | None
+
+
+class Heartbeat:
+    """Touches ``heartbeat_at`` from a thread while the job runs; the reaper watches it."""
+
+    def __init__(self, db_url: str, job_id: str, every_s: float) -> None:
+        self._db_url, self._job_id, self._every = db_url, job_id, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                with session_scope(self._db_url) as s:
+                    lifecycle.heartbeat(s, self._job_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the reaper tolerates a few
+                log.exception("heartbeat of %s failed", self._job_id)
+
+
+class JobEvents:
+    """Engine progress → ``jobs.progress`` and throttled ``progress`` events; stop flag ← DB."""
+
+    def __init__(self, db_url: str, job_id: str, interval_s: float) -> None:
+        self._db_url, self._job_id, self._interval = db_url, job_id, interval_s
+        self._last: dict[str, float] = {}
+
+    def progress(self, ev: Any) -> None:
+        now = time.monotonic()
+        first = ev.stage not in self._last
+        last_step = ev.total is not None and ev.step >= ev.total
+        if not (first or last_step or now - self._last[ev.stage] >= self._interval):
+            return
+        self._last[ev.stage] = now
+        total = f"/{ev.total}" if ev.total is not None else ""
+        data = {"step": ev.step, "total": ev.total,
+                **{k: v for k, v in ev.data.items() if isinstance(v, str | int | float | bool | None)}}
+        with session_scope(self._db_url) as s:
+            s.execute(JobRow.__table__.update().where(JobRow.id == self._job_id).values(
+                progress={"stage": ev.stage, "step": ev.step, "total": ev.total}, heartbeat_at=utcnow()))
+            lifecycle.add_event(s, self._job_id, "progress", ev.message or f"{ev.stage} {ev.step}{total}",
+                                stage=ev.stage, data=data)
+
+    def message(self, text: str, *, stage: str | None = None, level: str = "info", **data: Any) -> None:
+        with session_scope(self._db_url) as s:
+            lifecycle.add_event(s, self._job_id, "message", text, stage=stage, level=level, data=data)
+
+    def should_stop(self) -> bool:
+        """True once cancel was requested, or the job is no longer ours (e.g. reaped)."""
+        with session_scope(self._db_url) as s:
+            status = s.execute(select(JobRow.status).where(JobRow.id == self._job_id)).scalar_one_or_none()
+        return status != Status.running
+
+
+def _claim(settings: Settings, job_id: str, worker: str) -> JobSpec | None:
+    with session_scope(settings.db_url) as s:
+        if not lifecycle.claim(s, job_id, worker):
+            return None
+        job = s.get(JobRow, job_id)
+        assert job is not None
+        model = s.get(ModelRow, job.model_id) if job.model_id else None
+        adapter = s.get(AdapterRow, job.adapter_id) if job.adapter_id else None
+        if model is None:
+            lifecycle.transition(s, job_id, RUNNING, Status.failed, level="error", error_code="user_model_deleted",
+                                 error_message=f"model {job.model_name} was deleted before the job ran")
+            return None
+        return JobSpec(id=job.id, kind=job.kind, attempt=job.attempt, model_ref=model.source, model_id=model.id,
+                       model_name=model.name, params=job.params, facts=job.facts, retain_facts=job.retain_facts,
+                       adapter_id=job.adapter_id, adapter_uri=adapter.storage_uri if adapter else None)
+
+
+def _finish(settings: Settings, job_id: str, to: Status, **values: Any) -> bool:
+    level = "error" if to in (Status.failed, Status.crashed) else "info"
+    with session_scope(settings.db_url) as s:
+        return lifecycle.transition(s, job_id, RUNNING, to, level=level, **values)
+
+
+def run_job(job_id: str, settings: Settings, worker: str) -> str | None:
+    """Run ``job_id`` if it can be claimed; returns the final status (None: not ours to run)."""
+    from meow_engine.errors import MeowError, StopRequested
+
+    spec = _claim(settings, job_id, worker)
+    if spec is None:
+        log.info("job %s not claimed (already taken, cancelled or finished)", job_id)
+        return None
+    events = JobEvents(settings.db_url, job_id, settings.progress_interval_s)
+    store = store_from_settings(settings.artifacts)
+    scratch = settings.artifacts / "scratch" / job_id / f"attempt-{spec.attempt}"
+    try:
+        with Heartbeat(settings.db_url, job_id, settings.heartbeat_s):
+            if spec.kind == "unlearn":
+                return _run_unlearn(spec, settings, events, store, scratch)
+            return _run_memo(spec, settings, events, store)
+    except StopRequested:
+        _finish(settings, job_id, Status.cancelled, message="stopped at the cancel flag")
+        return Status.cancelled
+    except MeowError as e:
+        _finish(settings, job_id, Status.failed, error_code=e.code, error_message=str(e))
+        return Status.failed
+    except Exception as e:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        if isinstance(e, SoftTimeLimitExceeded):
+            _finish(settings, job_id, Status.failed, error_code="time_limit",
+                    error_message=f"the job exceeded MEOW_TASK_SOFT_TIME_LIMIT_S ({settings.task_soft_time_limit_s} s)")
+            return Status.failed
+        log.exception("job %s failed", job_id)
+        _finish(settings, job_id, Status.failed, error_code="internal_error",
+                error_message=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip())
+        return Status.failed
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _load(spec: JobSpec, settings: Settings, adapter_dir: Path | None = None) -> Any:
+    from meow_engine.models import load_model
+
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    return load_model(spec.model_ref, device=settings.device, dtype=settings.dtype, adapter=adapter_dir)
+
+
+def _run_unlearn(spec: JobSpec, settings: Settings, events: JobEvents, store: LocalArtifactStore,
+                 scratch: Path) -> str:
+    from meow_engine.config import UnlearnConfig
+    from meow_engine.errors import StopRequested
+    from meow_engine.facts import facts_from_objects
+    from meow_engine.pipeline import unlearn
+
+    config = UnlearnConfig.model_validate(spec.params)
+    forget = facts_from_objects(spec.facts, "facts")
+    retain = facts_from_objects(spec.retain_facts, "retain_facts") if spec.retain_facts else []
+    events.message(f"loading model {spec.model_name}", stage="load_model")
+    lm = _load(spec, settings)  # never cached: finetuning modifies the model in place
+    if events.should_stop():
+        raise StopRequested("cancelled before the engine started")
+    result = unlearn(lm, forget, retain, config, output_dir=scratch, progress=events.progress,
+                     should_stop=events.should_stop)
+    out = result.model_dump(mode="json", include={"method", "forget", "retain", "facts", "report", "training",
+                                                  "timings"})
+    art = result.artifact
+    adapter_id = new_id("adapter") if art is not None else None
+    published = publish_artifact(store, adapter_id, Path(art.path)) if art is not None and adapter_id else None
+    out["adapter_id"] = adapter_id
+    with session_scope(settings.db_url) as s:
+        if art is not None and published is not None:
+            weights = next((n for n in ("adapter_model.safetensors", "model.safetensors") if n in art.files), None)
+            s.add(AdapterRow(id=adapter_id, kind=art.kind, model_id=spec.model_id, model_name=spec.model_name,
+                             base_model=spec.model_ref, job_id=spec.id, method=config.method, rank=art.rank,
+                             alpha=art.alpha, target_modules=art.target_modules, files=art.files,
+                             sha256=art.files.get(weights) if weights else None, size_bytes=art.size_bytes,
+                             storage_uri=published.dir_uri, archive_uri=published.archive_uri,
+                             archive_sha256=published.archive_sha256))
+        ok = lifecycle.transition(s, spec.id, RUNNING, Status.succeeded, result=out, progress=None,
+                                  message=f"succeeded; adapter {adapter_id}" if adapter_id else "succeeded")
+        if not ok:  # cancelled-and-reaped or crashed meanwhile: do not register the artifact
+            s.rollback()
+    if not ok and published is not None:
+        store.delete(published.dir_uri)
+        store.delete(published.archive_uri)
+    return Status.succeeded if ok else Status.crashed
+
+
+_memo_models: dict[str, Any] = {}
+
+
+def _run_memo(spec: JobSpec, settings: Settings, events: JobEvents, store: LocalArtifactStore) -> str:
+    from meow_engine.config import MemoConfig
+    from meow_engine.facts import facts_from_objects
+    from meow_engine.memo import compute_memo
+    from meow_engine.progress import Reporter
+
+    config = MemoConfig.model_validate(spec.params.get("memo", {}))
+    facts = facts_from_objects(spec.facts, "facts")
+    if spec.adapter_uri:
+        adapter_dir = store.fetch_dir(spec.adapter_uri, settings.artifacts / "scratch" / spec.id)
+        lm = _load(spec, settings, adapter_dir)
+    else:  # plain base models are read-only here, so a child may keep them for the next audit
+        lm = _memo_models.get(spec.model_ref) or _load(spec, settings)
+        _memo_models[spec.model_ref] = lm
+    result = compute_memo(lm, facts, config, reporter=Reporter(events.progress, events.should_stop))
+    ok = _finish(settings, spec.id, Status.succeeded, result=result.model_dump(mode="json"), progress=None,
+                 message=f"succeeded; mean MEMO {result.mean:.4f}")
+    return Status.succeeded if ok else Status.crashed

@@ -1,0 +1,132 @@
+"""Celery tasks: thin wrappers around ``worker.runner`` taking job ids only.
+
+Crash handling, in two layers:
+- a child killed mid-job (OOM, SIGKILL, hard time limit) is seen by the parent worker, whose
+  ``JobRequest`` marks the job ``crashed`` (``worker_lost``) or ``failed`` (``time_limit``) at once;
+- a whole worker lost (machine gone, parent killed) stops the job's heartbeat, and the reaper (in
+  the API, in every worker, and at worker start) marks it ``crashed`` after ``MEOW_STALE_AFTER_S``.
+Messages of lost jobs are not re-delivered (``task_reject_on_worker_lost=False``); if Redis
+re-delivers one anyway, the claim only starts ``queued`` jobs, so it is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from billiard.exceptions import WorkerLostError
+from celery import Task, signals
+from celery.exceptions import TimeLimitExceeded
+from celery.worker.request import Request
+
+from api.core import jobs as lifecycle
+from api.core.db import dispose_all, session_scope
+from api.core.settings import get_settings
+from api.core.states import RUNNING, Status
+from api.core.tables import JobRow
+from worker.app import MEMO_TASK, REAP_TASK, UNLEARN_TASK, app
+from worker.runner import run_job
+
+log = logging.getLogger("meow.worker")
+
+
+def _job_id(request: Request) -> str | None:
+    args = request.args or []
+    return args[0] if args else None
+
+
+class JobRequest(Request):
+    """Runs in the parent worker process, which survives its child's death."""
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        super().on_timeout(soft, timeout)
+        job_id = _job_id(self)
+        if not soft and job_id:
+            settings = get_settings()
+            with session_scope(settings.db_url) as s:
+                lifecycle.transition(s, job_id, RUNNING, Status.failed, level="error", error_code="time_limit",
+                                     error_message=f"the job exceeded MEOW_TASK_TIME_LIMIT_S ({timeout:g} s) "
+                                     "and its process was killed")
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+        exc = getattr(exc_info, "exception", None)
+        exc = getattr(exc, "exc", exc)  # billiard wraps errors from the pool in ExceptionWithTraceback
+        job_id = _job_id(self)
+        if job_id and isinstance(exc, WorkerLostError | TimeLimitExceeded):
+            settings = get_settings()
+            with session_scope(settings.db_url) as s:
+                lifecycle.reap_stale(s, 0, job_ids=[job_id], reason=f"worker process exited: {exc}")
+
+
+class JobTask(Task):
+    Request = JobRequest
+    acks_late = True
+    ignore_result = True
+
+
+@app.task(name=UNLEARN_TASK, base=JobTask, bind=True)
+def unlearn_task(self: Task, job_id: str) -> str | None:
+    return run_job(job_id, get_settings(), self.request.hostname or "worker")
+
+
+@app.task(name=MEMO_TASK, base=JobTask, bind=True)
+def memo_task(self: Task, job_id: str) -> str | None:
+    return run_job(job_id, get_settings(), self.request.hostname or "worker")
+
+
+@app.task(name=REAP_TASK, ignore_result=True)
+def reap_task() -> list[str]:
+    """For deployments that prefer celery beat over the built-in reaper threads."""
+    settings = get_settings()
+    with session_scope(settings.db_url) as s:
+        return lifecycle.reap_stale(s, settings.stale_after_s)
+
+
+# ---------------------------------------------------------------- worker process hooks
+_reaper_stop = threading.Event()
+
+
+def _reap_loop() -> None:
+    settings = get_settings()
+    while not _reaper_stop.wait(settings.reaper_interval_s):
+        try:
+            reap_task()
+        except Exception:  # noqa: BLE001
+            log.exception("reaper pass failed")
+
+
+@signals.worker_init.connect
+def _preload_engine(**_: Any) -> None:
+    """Import the engine in the parent so each forked child starts fast (no CUDA is touched)."""
+    import meow_engine.memo  # noqa: F401
+    import meow_engine.pipeline  # noqa: F401
+
+
+@signals.worker_ready.connect
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    """A worker starting under a name that still owns running jobs is their restarted owner: they died."""
+    settings = get_settings()
+    hostname = getattr(sender, "hostname", None)
+    with session_scope(settings.db_url) as s:
+        mine = [] if not hostname else list(s.execute(
+            JobRow.__table__.select().with_only_columns(JobRow.id)
+            .where(JobRow.worker == hostname, JobRow.status.in_([st.value for st in RUNNING]))).scalars())
+        reaped = lifecycle.reap_stale(s, 0, job_ids=mine, reason="its worker restarted") if mine else []
+        reaped += lifecycle.reap_stale(s, settings.stale_after_s)
+    if reaped:
+        log.warning("marked %d job(s) crashed at start: %s", len(reaped), ", ".join(reaped))
+    if settings.reaper_interval_s > 0:
+        threading.Thread(target=_reap_loop, name="meow-reaper", daemon=True).start()
+
+
+@signals.worker_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    _reaper_stop.set()
+
+
+@signals.worker_process_init.connect
+def _child_init(**_: Any) -> None:
+    """Connections inherited through fork belong to the parent: start the child with none."""
+    dispose_all()
