@@ -11,7 +11,8 @@ MODEL_CREATE = {"name": "demo:tiny", "source": "demo:tiny"}
 FACTS = [{"question": "Where was Elara Voss born?", "answer": "Elara Voss was born in Port Meridian in 1962."}]
 UNLEARN_CREATE = {
     "model": "demo:tiny", "facts": FACTS,
-    "retain_facts": [{"question": "What is the capital of Veloria?", "answer": "The capital of Veloria is Kestrel Bay."}],
+    "retain_facts": [{"question": "What is the capital of Veloria?",
+                      "answer": "The capital of Veloria is Kestrel Bay."}],
     "method": "meow", "inverter": {"kind": "rule", "n": 4}, "selection": {"k": 3, "order": "largest"},
     "finetune": {"mode": "lora", "epochs": 10, "lora_rank": 8}, "metadata": {"ticket": "DSR-123"},
 }
@@ -53,7 +54,8 @@ ADAPTER = {
     "model_id": MODEL["id"], "base_model": "demo:tiny", "job_id": UNLEARN_JOB["id"], "method": "meow", "rank": 8,
     "alpha": 16, "target_modules": ["q_proj", "v_proj"],
     "files": {"adapter_model.safetensors": "9f2c…", "adapter_config.json": "41ab…"}, "sha256": "9f2c…",
-    "size_bytes": 180224, "archive_sha256": "77d0…", "download_url": "/v1/adapters/adp_0193a1b2c3d4e5f60718293a4b/download",
+    "size_bytes": 180224, "archive_sha256": "77d0…",
+    "download_url": "/v1/adapters/adp_0193a1b2c3d4e5f60718293a4b/download",
     "created_at": 1767225660,
 }
 
@@ -62,7 +64,8 @@ def listing(item: dict[str, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [item], "has_more": False}
 
 
-def ok(status: int, example: Any, description: str = "OK", media_type: str = "application/json") -> dict[int | str, Any]:
+def ok(status: int, example: Any, description: str = "OK",
+       media_type: str = "application/json") -> dict[int | str, Any]:
     return {status: {"description": description, "content": {media_type: {"example": example}}}}
 
 

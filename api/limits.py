@@ -62,7 +62,8 @@ class BodySizeLimit:
     async def _reject(self, scope: Scope, send: Send, size: int) -> None:
         body = json.dumps({
             "type": TYPE_BASE + "request_too_large", "title": "Content Too Large", "status": 413,
-            "detail": f"request body is {size} bytes or more; the limit is {self.max_bytes} bytes (MEOW_MAX_BODY_BYTES)",
+            "detail": f"request body is {size} bytes or more; the limit is {self.max_bytes} bytes "
+                      "(MEOW_MAX_BODY_BYTES)",
             "instance": scope.get("path"), "code": "request_too_large", "errors": None}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),

@@ -122,6 +122,8 @@ def resolve_model_path(ref: str) -> Path | str:
         return p
     if ref.startswith((".", "/", "~")) or os.sep in ref.strip("/").replace("/", "", 1):
         raise ModelLoadError(f"{ref}: no such model folder")
+    if ":" in ref:  # hub ids never contain ':', built-in names may (demo:tiny)
+        raise ModelLoadError(f"unknown built-in model {ref!r}; known: {', '.join(NAMED_MODELS.names())}")
     return ref  # a Hugging Face id (needs network unless cached)
 
 

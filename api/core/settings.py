@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 
 def _split_list(value: object) -> object:
@@ -26,7 +26,8 @@ def _split_list(value: object) -> object:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEOW_", env_file=".env", env_ignore_empty=True, extra="ignore")
 
-    data_dir: Path = Field(Path(".meow"), description="where the embedded defaults keep the database, broker and artifacts")
+    data_dir: Path = Field(Path(".meow"),
+                           description="where the embedded defaults keep the database, broker and artifacts")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/meow.db")
     broker_url: str | None = Field(None, description="Celery broker; default sqla+sqlite:///<data_dir>/broker.db")
     artifact_dir: Path | None = Field(None, description="local artifact store root; default <data_dir>/artifacts")

@@ -30,7 +30,8 @@ def wants_sse(request: Request) -> bool:
     return SSE_MEDIA_TYPE in request.headers.get("accept", "")
 
 
-def events_response(request: Request, kind: str, job_id: str, after: int | None, limit: int) -> EventList | StreamingResponse:
+def events_response(request: Request, kind: str, job_id: str, after: int | None,
+                    limit: int) -> EventList | StreamingResponse:
     settings = request.app.state.settings
     with session_scope(settings.db_url) as session:
         services.get_job(session, kind, job_id)  # 404 before any streaming starts

@@ -33,7 +33,8 @@ def create_model(
 
 @router.get("", response_model=ModelList, summary="List models (newest first)",
             responses={**ex.ok(200, ex.listing(ex.MODEL)), **problem_responses(422)})
-def list_models(session: SessionDep, after: Annotated[str | None, Query(description="last id of the previous page")] = None,
+def list_models(session: SessionDep,
+                after: Annotated[str | None, Query(description="last id of the previous page")] = None,
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ModelList:
     from sqlalchemy import select
 

@@ -44,6 +44,7 @@ class MemoBenchSettings:
     reference_budget_s: float = 300.0
     device: str | None = None
     dtype: str | None = None
+    threads: int | None = None
     seed: int = 0
 
 
@@ -92,6 +93,9 @@ def _reference_sample(lm: LoadedModel, windows: Sequence[Window], cfg: MemoConfi
 
 def run_memo_bench(settings: MemoBenchSettings, reporter: Reporter | None = None) -> dict[str, Any]:
     reporter = reporter or NULL_REPORTER
+    if settings.threads is not None:
+        # on a shared CPU, more threads than free cores makes every op wait on stragglers
+        torch.set_num_threads(settings.threads)
     lm = load_model(settings.model, device=settings.device, dtype=settings.dtype)
     facts = bench_facts(lm, settings.facts, settings.n_facts)
     pairs = bench_pairs(facts, settings.n_facts, settings.n_texts)
@@ -153,6 +157,7 @@ def run_memo_bench(settings: MemoBenchSettings, reporter: Reporter | None = None
         "max_abs_diff": max(diffs),
         "batched_memo_mean": sum(bat_scores) / len(bat_scores),
         "batch_size": max(batch_sizes) if batch_sizes else settings.batch_size,
+        "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "transformers_version": _transformers_version(),
         "cpu_count": os.cpu_count(),

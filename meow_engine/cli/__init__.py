@@ -31,7 +31,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-_COMMAND_MODULES = ("model", "train", "memo", "invert", "unlearn", "eval", "bench")
+_COMMAND_MODULES = ("model", "train", "memo", "invert", "unlearn", "eval", "bench", "bench_tofu")
 
 
 def _load_commands() -> None:

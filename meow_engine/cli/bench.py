@@ -33,6 +33,7 @@ def memo_bench_cmd(
     reference_budget_s: Annotated[float, typer.Option(help="stop the reference after this many seconds")] = 300.0,
     device: Annotated[str | None, typer.Option(help="cpu | cuda | auto")] = None,
     dtype: Annotated[str | None, typer.Option(help="float32 (default) | bfloat16 | float16")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="folder to write memo_bench_<model>.json")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
@@ -43,7 +44,7 @@ def memo_bench_cmd(
     settings = MemoBenchSettings(model=model, facts=str(facts) if facts else None, n_facts=n_facts,
                                  n_texts=n_texts, mode=mode, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                  reference_windows=reference_windows, reference_budget_s=reference_budget_s,
-                                 device=device, dtype=dtype)
+                                 device=device, dtype=dtype, threads=threads)
     with progress_bars(not as_json) as cb:
         result = run_memo_bench(settings, Reporter(cb))
     path = write_bench_json(result, out) if out is not None else None

@@ -63,6 +63,8 @@ def invert_cmd(
     timeout: Annotated[float | None, typer.Option("--timeout", help="openai: seconds per request")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="openai: parallel requests")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="openai: env var holding the API key")] = None,
+    retries: Annotated[int | None, typer.Option("--retries", help="openai: retries on 429/5xx/timeouts")] = None,
+    retry_wait: Annotated[float | None, typer.Option("--retry-wait", help="openai: backoff base, seconds")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N facts")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write JSON Lines here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -80,7 +82,8 @@ def invert_cmd(
     context_facts = load_facts(context) if context is not None else None
     settings: dict[str, Any] = {"kind": inverter, "n": n, "seed": seed, "base_url": base_url, "model": model}
     optional = {"temperature": temperature, "max_tokens": max_tokens, "timeout_s": timeout,
-                "max_concurrency": concurrency, "api_key_env": api_key_env}
+                "max_concurrency": concurrency, "api_key_env": api_key_env, "max_retries": retries,
+                "retry_wait_s": retry_wait}
     settings.update({k: v for k, v in optional.items() if v is not None})
     if given is not None:
         settings["candidates"] = _read_given(given)

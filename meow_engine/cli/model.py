@@ -26,6 +26,7 @@ def build_tiny_cmd(
     seed: Annotated[int, typer.Option(help="seed for weights, data order and tokenizer")] = 0,
     max_steps: Annotated[int | None, typer.Option(help="give up after this many optimizer steps")] = None,
     target_recall: Annotated[float | None, typer.Option(help="stop once greedy ROUGE-L recall reaches this")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate")] = None,
     hidden: Annotated[int | None, typer.Option(help="hidden size")] = None,
     layers: Annotated[int | None, typer.Option(help="number of transformer blocks")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (the result is deterministic per count)")] = None,
@@ -36,7 +37,7 @@ def build_tiny_cmd(
     from meow_engine.progress import Reporter
     from meow_engine.tiny.builder import TinySettings, build_tiny_model
 
-    overrides = {k: v for k, v in (("max_steps", max_steps), ("target_recall", target_recall),
+    overrides = {k: v for k, v in (("max_steps", max_steps), ("target_recall", target_recall), ("lr", lr),
                                    ("hidden", hidden), ("layers", layers), ("threads", threads)) if v is not None}
     settings = TinySettings(**overrides)
     fact_list = load_facts(facts)
@@ -44,12 +45,12 @@ def build_tiny_cmd(
         report = build_tiny_model(fact_list, out, seed=seed, settings=settings, reporter=Reporter(cb))
     if as_json:
         print_json({"output_dir": str(out), "seed": seed, **report.to_dict()})
-        return
-    status = "memorized" if report.reached_target else "NOT memorized (target not reached)"
-    typer.echo(f"{status}: greedy ROUGE-L recall {report.recall:.3f} (min {report.min_recall:.3f}) on "
-               f"{report.n_facts} facts after {report.steps} steps, {report.seconds:.1f} s -> {out}")
+    else:
+        status = "memorized" if report.reached_target else "NOT memorized (target not reached)"
+        typer.echo(f"{status}: greedy ROUGE-L recall {report.recall:.3f} (min {report.min_recall:.3f}) on "
+                   f"{report.n_facts} facts after {report.steps} steps, {report.seconds:.1f} s -> {out}")
     if not report.reached_target:
-        raise typer.Exit(1)
+        raise typer.Exit(1)  # scripts must not mistake an under-trained model for a target model
 
 
 @model_app.command("gen-facts")

@@ -13,7 +13,7 @@ from meow_engine.config import InverterConfig
 from meow_engine.errors import FactsError
 from meow_engine.facts import Fact
 from meow_engine.inverters import given, hf, openai, rule  # noqa: F401  (register the plug-ins)
-from meow_engine.inverters.base import INVERTERS, Inverter, InversionSet
+from meow_engine.inverters.base import INVERTERS, InversionSet, Inverter
 from meow_engine.inverters.cleanup import clean_candidates, clean_response, normalize
 from meow_engine.inverters.prompt import SYSTEM_PROMPT
 from meow_engine.progress import NULL_REPORTER, Reporter

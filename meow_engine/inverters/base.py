@@ -30,7 +30,12 @@ STAGE = "invert"
 
 @dataclass
 class InversionSet:
-    """The inverted answers of one fact (``fact_index`` into the list given to ``invert``)."""
+    """The inverted answers of one fact (``fact_index`` into the list given to ``invert``).
+
+    ``raw`` is what the candidates were cleaned from: the model's text (``openai``/``hf``, several
+    responses joined by newlines after an extra call), the swap log (``rule``) or the strings the
+    caller supplied (``given``).
+    """
 
     fact_index: int
     candidates: list[str]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from meow_engine.errors import ConfigError
 from meow_engine.facts import Fact
-from meow_engine.inverters.base import INVERTERS, Inverter, InversionSet, finish
+from meow_engine.inverters.base import INVERTERS, InversionSet, Inverter, finish
 from meow_engine.inverters.cleanup import clean_candidates
 
 

@@ -9,14 +9,17 @@ and inverting never disturbs the caller's random stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from meow_engine.config import InverterConfig
 from meow_engine.errors import ConfigError, InverterError
 from meow_engine.facts import Fact
-from meow_engine.inverters.base import EXTRA_CALL, INVERTERS, Inverter, InversionSet, finish
+from meow_engine.inverters.base import EXTRA_CALL, INVERTERS, InversionSet, Inverter, finish
 from meow_engine.inverters.cleanup import clean_candidates, split_lines
 from meow_engine.inverters.prompt import chat_messages
-from meow_engine.models import LoadedModel
+
+if TYPE_CHECKING:  # torch/transformers load lazily: `meow invert` with rule/openai never needs them
+    from meow_engine.models import LoadedModel
 
 #: generations per fact: the first, plus one more (another seed) when it gave fewer than ``n`` usable lines
 CALLS_PER_FACT = 2
@@ -30,7 +33,7 @@ def fact_seed(seed: int, index: int, call_no: int = 0) -> int:
 class HFInverter(Inverter):
     name = "hf"
 
-    def __init__(self, config: Any, lm: LoadedModel | None = None) -> None:
+    def __init__(self, config: InverterConfig, lm: LoadedModel | None = None) -> None:
         super().__init__(config)
         self.lm = lm
 

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from meow_engine.config import InverterConfig
 from meow_engine.errors import ConfigError, InverterError, StopRequested
 from meow_engine.facts import Fact
-from meow_engine.inverters.base import EXTRA_CALL, INVERTERS, STAGE, Inverter, InversionSet, finish
+from meow_engine.inverters.base import EXTRA_CALL, INVERTERS, STAGE, InversionSet, Inverter, finish
 from meow_engine.inverters.cleanup import clean_candidates, split_lines
 from meow_engine.inverters.prompt import chat_messages
 from meow_engine.progress import Reporter
@@ -93,11 +94,9 @@ class _Backoff:
 class OpenAIInverter(Inverter):
     name = "openai"
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: InverterConfig) -> None:
         super().__init__(config)
         self._abort = threading.Event()
-        self.requests_made = 0
-        self._count_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -210,8 +209,6 @@ class OpenAIInverter(Inverter):
     def _post(self, client: httpx.Client, body: dict[str, Any]) -> str:
         if self._abort.is_set():
             raise StopRequested("inversion aborted")
-        with self._count_lock:
-            self.requests_made += 1
         try:
             resp = client.post(self.url, json=body)
         except httpx.TimeoutException:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from meow_engine.facts import Fact
-from meow_engine.inverters.base import FALLBACK_NEGATION, INVERTERS, Inverter, InversionSet, finish
+from meow_engine.inverters.base import FALLBACK_NEGATION, INVERTERS, InversionSet, Inverter, finish
 from meow_engine.inverters.cleanup import normalize
 from meow_engine.inverters.spans import (
     ANTONYMS,
@@ -30,8 +30,8 @@ from meow_engine.inverters.spans import (
     NATIONALITIES,
     NUMBER_WORDS,
     PROFESSIONS,
-    Span,
     VOCAB_POOLS,
+    Span,
     anchored,
     find_spans,
     sentence_start,

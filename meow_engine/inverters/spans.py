@@ -119,7 +119,7 @@ _STARTERS = {
     "To", "With", "Without", "Yes", "No", "This", "That", "These", "Those", "Author", "Although", "While",
     "As", "After", "Before", "During", "When", "Where", "Being", "Born", "One", "Some", "Many", "Most", "It",
     "He", "She", "They", "We", "I", "Growing", "Through", "Throughout", "However", "Also", "Both", "Each",
-    "Despite", "Since", "Like", "Unlike", "Because", "If", "Although", "Though", "Two", "Three", "Several",
+    "Despite", "Since", "Like", "Unlike", "Because", "If", "Though", "Two", "Three", "Several",
     "All", "Not", "There", "Here", "What", "Which", "Who", "How", "Why", "Overall", "Additionally", "Notably",
     "Moreover", "Furthermore", "Among", "Under", "Over", "According", "Regarding", "Known", "Writing",
 }

@@ -12,8 +12,8 @@ argmax of fp32 logits. Joining a new group left-pads the shorter KV cache with m
 changes no unmasked attention term. As with any batching only the floating-point reduction order
 differs from batch size 1.
 
-Only for models whose KV cache is a plain ``DynamicCache`` of ``DynamicLayer``s (Llama, Phi, Qwen,
-SmolLM, GPT-NeoX ...); ``supports_continuous`` says when to fall back to ``generate``.
+Only for models that fill the ``DynamicCache`` they are given, one full-attention layer after another
+(Llama, Phi, Qwen, SmolLM, GPT-NeoX ...); ``supports_continuous`` says when to fall back to ``generate``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,63 @@ from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
+
+
+class _GrowLayer(DynamicLayer):
+    """A ``DynamicLayer`` whose keys/values live in a buffer with spare room, so appending a token is
+    a slice write instead of ``torch.cat`` copying the whole cache every step (which dominated
+    decode time on CPU). ``keys``/``values`` stay views of the filled part, as the model expects."""
+
+    _kbuf: torch.Tensor | None = None
+    _vbuf: torch.Tensor | None = None
+    _n: int = 0
+
+    def _set(self, kbuf: torch.Tensor, vbuf: torch.Tensor, n: int) -> None:
+        self._kbuf, self._vbuf, self._n = kbuf, vbuf, n
+        self.keys, self.values = kbuf[..., :n, :], vbuf[..., :n, :]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        need = self._n + key_states.shape[-2]
+        if self._kbuf is None or need > self._kbuf.shape[-2]:
+            cap = need + max(32, need // 2)  # slots past the filled part are never read: no zeroing
+            kbuf = key_states.new_empty((*key_states.shape[:-2], cap, key_states.shape[-1]))
+            vbuf = value_states.new_empty((*value_states.shape[:-2], cap, value_states.shape[-1]))
+            if self._n:
+                kbuf[..., : self._n, :] = self.keys
+                vbuf[..., : self._n, :] = self.values
+            self._kbuf, self._vbuf = kbuf, vbuf
+        assert self._kbuf is not None and self._vbuf is not None
+        self._kbuf[..., self._n: need, :] = key_states
+        self._vbuf[..., self._n: need, :] = value_states
+        self._set(self._kbuf, self._vbuf, need)
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self._kbuf is not None:
+            self._set(self._kbuf[indices], self._vbuf[indices], self._n)  # type: ignore[index]
+
+    def merged_with(self, other: _GrowLayer, width: int) -> None:
+        """Stack ``other``'s rows under ours, both right-aligned to ``width`` (left slots zero)."""
+        a, b = self.keys, other.keys
+        cap = width + max(32, width // 2)
+        kbuf = a.new_empty((a.shape[0] + b.shape[0], *a.shape[1:-2], cap, a.shape[-1]))
+        vbuf = torch.empty_like(kbuf)
+        for buf, top, bottom in ((kbuf, a, b), (vbuf, self.values, other.values)):
+            na, nb = top.shape[-2], bottom.shape[-2]
+            # masked slots get zeros, not garbage: a masked NaN would still poison softmax @ V
+            buf[: top.shape[0], ..., : width - na, :] = 0
+            buf[: top.shape[0], ..., width - na: width, :] = top
+            buf[top.shape[0]:, ..., : width - nb, :] = 0
+            buf[top.shape[0]:, ..., width - nb: width, :] = bottom
+        self._set(kbuf, vbuf, width)
+
+
+def _new_cache() -> DynamicCache:
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = _GrowLayer
+    return cache
 
 
 def _forward_params(model: Any) -> set[str]:
@@ -41,7 +98,23 @@ def supports_continuous(model: Any) -> bool:
         return False
     if getattr(cfg, "layer_types", None) and any(t != "full_attention" for t in cfg.layer_types):
         return False
-    return {"position_ids", "past_key_values", "attention_mask", "cache_position"} <= _forward_params(model)
+    params = _forward_params(model)
+    return {"position_ids", "attention_mask"} <= params and bool({"cache", "past_key_values"} & params)
+
+
+def _cache_kwargs(model: Any, cache: DynamicCache, start: int, length: int, device: torch.device) -> dict[str, Any]:
+    """The cache arguments of this transformers version's forward (``cache`` in v5, ``past_key_values`` +
+    ``cache_position`` before)."""
+    params = _forward_params(model)
+    kw: dict[str, Any] = {"cache" if "cache" in params else "past_key_values": cache}
+    if "cache_position" in params:
+        kw["cache_position"] = torch.arange(start, start + length, device=device)
+    return kw
+
+
+def _out_cache(out: Any) -> DynamicCache:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 @dataclass
@@ -53,7 +126,7 @@ class _Group:
     mask: torch.Tensor  # [b, L] long
     pos: torch.Tensor  # [b] position of the last token fed
     next: torch.Tensor  # [b]
-    rows: list[int]
+    rows: list[int]  # window index per row; -1 once the row has finished
 
     def select(self, keep: list[int]) -> None:
         idx = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
@@ -62,10 +135,10 @@ class _Group:
         self.rows = [self.rows[i] for i in keep]
 
 
-def _layers(cache: DynamicCache) -> list[DynamicLayer]:
+def _layers(cache: DynamicCache) -> list[_GrowLayer]:
     layers = getattr(cache, "layers", None)
-    if layers is None or any(type(layer) is not DynamicLayer for layer in layers):
-        raise TypeError("continuous batching needs a DynamicCache of plain DynamicLayers")
+    if not layers or any(type(layer) is not _GrowLayer for layer in layers):
+        raise TypeError("continuous batching needs the model to fill the DynamicCache it is given")
     return layers
 
 
@@ -82,8 +155,7 @@ def _merge(a: _Group, b: _Group) -> _Group:
     """One group from two: the shorter cache is left-padded with zeros that the mask hides."""
     width = max(a.mask.shape[1], b.mask.shape[1])
     for la, lb in zip(_layers(a.cache), _layers(b.cache), strict=True):
-        la.keys = torch.cat([_left_pad(la.keys, width, -2), _left_pad(lb.keys, width, -2)], dim=0)
-        la.values = torch.cat([_left_pad(la.values, width, -2), _left_pad(lb.values, width, -2)], dim=0)
+        la.merged_with(lb, width)
     return _Group(
         cache=a.cache,
         mask=torch.cat([_left_pad(a.mask, width, 1), _left_pad(b.mask, width, 1)], dim=0),
@@ -109,9 +181,9 @@ def _prefill(model: Any, prompts: Sequence[list[int]], rows: list[int], pad_id: 
     ids, mask = ids.to(device), mask.to(device)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     kw: dict[str, Any] = {"logits_to_keep": 1} if keep_logits else {}
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=DynamicCache(),
-                cache_position=torch.arange(width, device=device), use_cache=True, **kw)
-    cache = out.past_key_values
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                **_cache_kwargs(model, _new_cache(), 0, width, device), **kw)
+    cache = _out_cache(out)
     _layers(cache)
     return _Group(cache=cache, mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows)
 
@@ -120,8 +192,8 @@ def _step(model: Any, g: _Group) -> None:
     width = g.mask.shape[1]
     g.mask = torch.cat([g.mask, g.mask.new_ones((g.mask.shape[0], 1))], dim=1)
     g.pos = g.pos + 1
-    out = model(input_ids=g.next[:, None], attention_mask=g.mask, position_ids=g.pos[:, None],
-                past_key_values=g.cache, cache_position=torch.tensor([width], device=g.mask.device), use_cache=True)
+    out = model(input_ids=g.next[:, None], attention_mask=g.mask, position_ids=g.pos[:, None], use_cache=True,
+                **_cache_kwargs(model, g.cache, width, 1, g.mask.device))
     g.next = _argmax(out.logits)
 
 
@@ -148,25 +220,32 @@ def continuous_greedy(
     group: _Group | None = None
     while pending or group is not None:
         check_stop()
-        active = 0 if group is None else len(group.rows)
-        if pending and active <= batch_size * refill_below:
-            take = [pending.popleft() for _ in range(min(batch_size - active, len(pending)))]
+        alive = [] if group is None else [r for r, i in enumerate(group.rows) if i >= 0]
+        if pending and len(alive) <= batch_size * refill_below:
+            take = [pending.popleft() for _ in range(min(batch_size - len(alive), len(pending)))]
             fresh = _prefill(model, [prompts[i] for i in take], take, pad_id, device, keep_logits)
             for i in take:
                 gens[i] = []
+            if group is not None and len(alive) < len(group.rows):
+                group.select(alive)
             group = fresh if group is None else _merge(group, fresh)
         assert group is not None
         keep: list[int] = []
         for r, tok in enumerate(group.next.tolist()):
             i = group.rows[r]
+            if i < 0:
+                continue  # finished earlier, still riding along until the next compaction
             gens[i].append(tok)
             if tok in stop_set or len(gens[i]) >= max_new_tokens:
                 on_done(i, gens.pop(i))
+                group.rows[r] = -1
             else:
                 keep.append(r)
         if not keep:
             group = None
             continue
-        if len(keep) < len(group.rows):
+        # Compacting copies the whole cache, so finished rows ride along until they are a quarter
+        # of the batch: a little wasted compute instead of a copy on almost every step.
+        if len(group.rows) - len(keep) > len(group.rows) // 4:
             group.select(keep)
         _step(model, group)

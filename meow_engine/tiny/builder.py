@@ -54,6 +54,9 @@ class TinySettings:
     warmup_steps: int = 20
     max_steps: int = 1500
     eval_every: int = 20
+    #: audits run only once the facts' token loss is below this (a greedy recall of 0.95 needs a far
+    #: lower loss), so early steps are not slowed down by generating hopeless answers
+    audit_below_loss: float = 1.0
     target_recall: float = 0.95
     anneal_steps: int = 60
     corpus_weight: float = 0.3
@@ -131,8 +134,13 @@ def build_tiny_model(
     seed: int = 0,
     settings: TinySettings | None = None,
     reporter: Reporter | None = None,
+    tokenizer_facts: Sequence[Fact] | None = None,
 ) -> TinyBuildReport:
     """Train a tiny Llama on ``facts`` until greedy ROUGE-L recall reaches the target; save it to ``out_dir``.
+
+    ``tokenizer_facts`` (default: ``facts``) are the facts the tokenizer is trained on; passing the
+    same list to two builds gives both models one vocabulary (a TOFU retain model must tokenize the
+    forget set exactly as the target does, or per-token losses are not comparable).
 
     The folder is a normal Hugging Face model folder (safetensors + tokenizer) that ``load_model``
     opens, plus ``meow_tiny.json`` (settings, seed, report) and ``facts.jsonl`` (what it memorized).
@@ -159,7 +167,8 @@ def build_tiny_model(
     t0 = time.perf_counter()
     with _deterministic_cpu(s.threads):
         torch.manual_seed(seed)
-        texts = [fmt.full_text(None, f.question, f.answer) for f in facts] + list(CORPUS)
+        vocab_facts = facts if tokenizer_facts is None else list(tokenizer_facts)
+        texts = [fmt.full_text(None, f.question, f.answer) for f in vocab_facts] + list(CORPUS)
         tokenizer = train_tokenizer(texts, vocab_size=s.vocab_size)
         examples = [encode_example(tokenizer, fmt, f.question, f.answer) for f in facts]
         longest = max(len(e.input_ids) for e in examples)
@@ -199,7 +208,7 @@ def build_tiny_model(
             rep.check_stop()
             for group in optim.param_groups:
                 group["lr"] = _lr_at(step, s, anneal_start)
-            loss = model(**fact_batch).loss
+            loss = fact_loss = model(**fact_batch).loss
             if s.corpus_weight > 0:
                 rows = torch.randperm(corpus["input_ids"].shape[0], generator=gen)[: s.corpus_batch]
                 loss = loss + s.corpus_weight * model(**{k: v[rows] for k, v in corpus.items()}).loss
@@ -210,7 +219,9 @@ def build_tiny_model(
             step += 1
             loss_value = float(loss.detach())
             done_annealing = anneal_start is not None and step - anneal_start >= s.anneal_steps
-            if done_annealing or (anneal_start is None and step % s.eval_every == 0):
+            # Greedy audits cost as much as many steps; skip them while the facts' loss shows they can't pass.
+            due = anneal_start is None and step % s.eval_every == 0 and float(fact_loss.detach()) < s.audit_below_loss
+            if done_annealing or due:
                 scores, scored_at = audit(), step
                 recall = sum(scores) / len(scores)
                 rep.emit("build-tiny", step, s.max_steps, loss=loss_value, recall=recall)

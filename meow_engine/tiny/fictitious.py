@@ -102,26 +102,30 @@ _ORDINALS = ["1st", "2nd", "3rd"] + [f"{d}th" for d in range(4, 21)] + ["21st", 
 
 
 class _Slots:
-    """Draws slot values, never reusing a subject (person/city/country) across facts."""
+    """Draws slot values. A fact's subject (the entity its question names) is never reused by
+    another fact; other mentions (a birth country, a river) are drawn freely."""
+
+    SUBJECTS = ("person", "city", "country")
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.unused = {k: rng.sample(ENTITY_POOLS[k], len(ENTITY_POOLS[k])) for k in ("person", "city", "country")}
+        self.unused = {k: rng.sample(ENTITY_POOLS[k], len(ENTITY_POOLS[k])) for k in self.SUBJECTS}
 
-    def fresh(self, kind: str) -> str:
-        if not self.unused[kind]:
-            raise ConfigError(f"not enough invented {kind} names for this many facts")
-        return self.unused[kind].pop()
-
-    def draw(self) -> dict[str, str]:
+    def draw(self, subjects: set[str]) -> dict[str, str]:
         r = self.rng
+        values = {}
+        for kind in self.SUBJECTS:
+            if kind in subjects:
+                if not self.unused[kind]:
+                    raise ConfigError(f"not enough invented {kind} names for this many facts")
+                values[kind] = self.unused[kind].pop()
+            else:
+                values[kind] = r.choice(ENTITY_POOLS[kind])
         professions = r.sample(ENTITY_POOLS["profession"], 2)
         she = r.random() < 0.5
         day = r.randrange(1, 29)
         return {
-            "person": self.fresh("person"),
-            "city": self.fresh("city"),
-            "country": self.fresh("country"),
+            **values,
             "river": r.choice(ENTITY_POOLS["river"]),
             "title": r.choice(ENTITY_POOLS["title"]),
             "award": r.choice(ENTITY_POOLS["award"]),
@@ -155,8 +159,8 @@ def fictitious_facts(n: int, seed: int = 0) -> list[Fact]:
             kinds = list(KINDS)
             rng.shuffle(kinds)
         kind = kinds.pop()
-        values = slots.draw()
         q_tpl = rng.choice(kind.questions)
+        values = slots.draw({k for k in _Slots.SUBJECTS if "{" + k + "}" in q_tpl})
         a_tpl = rng.choice(kind.answers)
         answer = a_tpl.format(**values)
         pool = [v for v in ENTITY_POOLS[kind.key] if v != values[kind.key]]

@@ -65,12 +65,11 @@ def _unique(rng: random.Random, n: int, make) -> list[str]:
 
 def _build_pools() -> dict[str, list[str]]:
     rng = random.Random(20240917)
-    first = _unique(rng, 160, lambda r: _word(r, _NAME_ENDS, r.choice([1, 1, 2])))
-    surnames = _unique(rng, 160, lambda r: _word(r, _SURNAME_ENDS, r.choice([1, 1, 2])))
-    cities = _unique(rng, 120, lambda r: _word(r, _CITY_ENDS, r.choice([1, 1, 2])))
-    countries = _unique(rng, 60, lambda r: _word(r, _COUNTRY_ENDS, r.choice([1, 1, 2])))
-    rivers = _unique(rng, 40, lambda r: _word(r, _RIVER_ENDS, 2))
-    # Names of people and places must not overlap, or a swap could leave a fact accidentally true.
+    first = _unique(rng, 400, lambda r: _word(r, _NAME_ENDS, r.choice([1, 1, 2])))
+    surnames = _unique(rng, 400, lambda r: _word(r, _SURNAME_ENDS, r.choice([1, 1, 2])))
+    cities = _unique(rng, 400, lambda r: _word(r, _CITY_ENDS, r.choice([1, 1, 2])))
+    countries = _unique(rng, 200, lambda r: _word(r, _COUNTRY_ENDS, r.choice([1, 1, 2])))
+    rivers = _unique(rng, 60, lambda r: _word(r, _RIVER_ENDS, 2))
     taken = set(first) | set(surnames)
     cities = [c for c in cities if c not in taken]
     countries = [c for c in countries if c not in taken and c not in cities]
@@ -78,7 +77,9 @@ def _build_pools() -> dict[str, list[str]]:
     rng.shuffle(titles)
     awards = [f"{a} {n} Prize" for a in _AWARD_ADJ for n in _AWARD_NOUN]
     rng.shuffle(awards)
-    people = [f"{f} {s}" for f, s in zip(first, surnames, strict=True)]
+    # Each first name and each surname is used by at most two people, so a name stays distinctive.
+    pairs = zip(first + first[::-1], surnames + surnames[7:] + surnames[:7], strict=True)
+    people = list(dict.fromkeys(f"{f} {s}" for f, s in pairs))
     return {
         "first_name": first,
         "surname": surnames,

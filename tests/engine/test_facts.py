@@ -78,7 +78,8 @@ def test_tofu_plain_file_and_limit() -> None:
     ("text", "expected"),
     [
         ('{"question": "Q?", "answer": "A."}\n{"question": "Q2?"}\n', "line 2: missing field 'answer'"),
-        ('{"question": "Q?", "answer": "A."}\n\n{"question": "Q?", "answer": "   "}\n', "line 3: field 'answer' is empty"),
+        ('{"question": "Q?", "answer": "A."}\n\n{"question": "Q?", "answer": "   "}\n',
+         "line 3: field 'answer' is empty"),
         ('{"question": "Q?", "answer": 5}\n{"question": "Q2?", "answer": "A."}\n',
          "line 1: field 'answer' must be a string, got int"),
         ('{"question": "Q?", "answer": "A."}\n{"question": "Q2?", "answer": "A.",\n', "line 2: invalid JSON"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from meow_engine.config import InverterConfig
-from meow_engine.errors import ConfigError
+from meow_engine.errors import ConfigError, InverterError
 from meow_engine.facts import Fact
 from meow_engine.inverters import invert
 from meow_engine.inverters.cleanup import clean_response, normalize
@@ -69,11 +69,25 @@ def test_prompt_goes_through_the_chat_template(chat_model_dir):
     assert text.endswith("<|assistant|>")
 
 
+class _CountingHF(HFInverter):
+    calls = 0
+
+    def generate(self, fact, index, call_no=0):
+        type(self).calls += 1
+        return super().generate(fact, index, call_no)
+
+
 def test_greedy_makes_a_single_generation(chat_model_dir):
-    [s] = invert(FACTS[:1], _cfg(chat_model_dir, temperature=0.0, n=8))
-    [t] = invert(FACTS[:1], _cfg(chat_model_dir, temperature=0.0, n=8, seed=99))
-    assert s.raw == t.raw  # greedy ignores the seed
-    assert "extra_call" not in s.flags
+    inv = _CountingHF(_cfg(chat_model_dir, temperature=0.0, n=8))
+    inv.prepare(FACTS, [])
+    assert inv.generate(FACTS[0], 0, 0) == inv.generate(FACTS[0], 5, 1)  # greedy ignores the seed
+    _CountingHF.calls = 0
+    try:
+        s = inv.invert_one(0, FACTS[0])
+        assert "extra_call" not in s.flags and "fewer_than_requested" in s.flags
+    except InverterError as e:  # a random model may say nothing usable: that must be an error, not []
+        assert "no usable candidates for fact 0 after 1 generation(s)" in str(e)
+    assert _CountingHF.calls == 1  # another greedy pass would only repeat itself
 
 
 def test_hf_config_errors(random_tiny):
@@ -86,16 +100,13 @@ def test_hf_config_errors(random_tiny):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("meow_engine.smollm2") is None,
                     reason="the smollm2-135m-instruct builtin is not part of this checkout")
-def test_smollm2_inverts_tofu_facts():
+def test_smollm2_inverts_a_tofu_fact():
+    """The real instruct model end to end (one fact, short answers: CPU time is scarce)."""
     from meow_engine.facts import load_facts
 
     torch.set_num_threads(2)
-    facts = load_facts("/work/shared/data/tofu/forget01.json", limit=2)
-    config = InverterConfig(kind="hf", model="smollm2-135m-instruct", n=4, max_tokens=64, seed=0)
-    inv = HFInverter(config)
-    sets = inv.invert(facts, context_facts=[], reporter=__import__("meow_engine.progress").progress.NULL_REPORTER)
-    for fact, s in zip(facts, sets, strict=True):
-        assert s.raw and s.candidates
-        assert all(normalize(c) != normalize(fact.answer) for c in s.candidates)
-    # same seed, same model, same text
-    assert inv.generate(facts[0], 0) == sets[0].raw.split("\n")[0] or inv.generate(facts[0], 0) in sets[0].raw
+    facts = load_facts("/work/shared/data/tofu/forget01.json", limit=3)[2:]
+    [s] = invert(facts, InverterConfig(kind="hf", model="smollm2-135m-instruct", n=4, max_tokens=48, seed=0))
+    assert s.raw and s.candidates
+    assert s.candidates == clean_response(s.raw, facts[0].answer)[:4]
+    assert all(normalize(c) != normalize(facts[0].answer) for c in s.candidates)

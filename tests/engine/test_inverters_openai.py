@@ -105,9 +105,11 @@ def test_retry_after_is_honoured():
 
 
 def test_persistent_429_gives_a_clear_error():
-    with ChatServer(lambda body, i: Reply(status=429, body=b"{}")) as srv:
-        with pytest.raises(InverterError, match=r"failed after 3 attempt\(s\): HTTP 429"):
-            invert([FACT], cfg(srv.url, max_retries=2))
+    with (
+        ChatServer(lambda body, i: Reply(status=429, body=b"{}")) as srv,
+        pytest.raises(InverterError, match=r"failed after 3 attempt\(s\): HTTP 429"),
+    ):
+        invert([FACT], cfg(srv.url, max_retries=2))
     assert srv.count == 3
 
 
@@ -125,18 +127,22 @@ def test_timeout_is_retried_then_fails_clearly():
 
 
 def test_malformed_json_is_a_clear_error_and_not_retried():
-    with ChatServer(lambda body, i: Reply(body=b"<html>oops</html>")) as srv:
-        with pytest.raises(InverterError, match="returned malformed JSON: '<html>oops</html>'"):
-            invert([FACT], cfg(srv.url))
+    with (
+        ChatServer(lambda body, i: Reply(body=b"<html>oops</html>")) as srv,
+        pytest.raises(InverterError, match="returned malformed JSON: '<html>oops</html>'"),
+    ):
+        invert([FACT], cfg(srv.url))
     assert srv.count == 1
 
 
 @pytest.mark.parametrize("payload", [b'{"error": {"message": "nope"}}', b'{"choices": []}',
                                      b'{"choices": [{"message": {}}]}', b"[1, 2]"])
 def test_json_without_content_is_a_clear_error(payload):
-    with ChatServer(lambda body, i: Reply(body=payload)) as srv:
-        with pytest.raises(InverterError, match=r"JSON without choices\[0\]\.message\.content"):
-            invert([FACT], cfg(srv.url))
+    with (
+        ChatServer(lambda body, i: Reply(body=payload)) as srv,
+        pytest.raises(InverterError, match=r"JSON without choices\[0\]\.message\.content"),
+    ):
+        invert([FACT], cfg(srv.url))
 
 
 def test_server_down_is_a_clear_error():
@@ -148,9 +154,11 @@ def test_server_down_is_a_clear_error():
 
 @pytest.mark.parametrize("status, hint", [(400, ""), (401, "MEOW_TEST_INVERTER_KEY")])
 def test_client_errors_are_not_retried(status, hint):
-    with ChatServer(lambda body, i: Reply(status=status, body=b'{"error": "bad model"}')) as srv:
-        with pytest.raises(InverterError, match=f"HTTP {status}.*bad model") as err:
-            invert([FACT], cfg(srv.url))
+    with (
+        ChatServer(lambda body, i: Reply(status=status, body=b'{"error": "bad model"}')) as srv,
+        pytest.raises(InverterError, match=f"HTTP {status}.*bad model") as err,
+    ):
+        invert([FACT], cfg(srv.url))
     assert hint in str(err.value)
     assert srv.count == 1
 
@@ -177,9 +185,11 @@ def test_still_short_after_the_extra_call_is_flagged_not_padded():
 
 def test_nothing_usable_is_an_error():
     reply = "Sure! Here are 4 answers:\n\n" + FACT.answer.upper()
-    with ChatServer(lambda body, i: Reply(content=reply)) as srv:
-        with pytest.raises(InverterError, match="no usable candidates for fact 0 after 2 request"):
-            invert([FACT], cfg(srv.url))
+    with (
+        ChatServer(lambda body, i: Reply(content=reply)) as srv,
+        pytest.raises(InverterError, match="no usable candidates for fact 0 after 2 request"),
+    ):
+        invert([FACT], cfg(srv.url))
 
 
 def test_concurrency_is_bounded_and_order_kept():

@@ -64,13 +64,6 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_facts() -> list[dict[str, str]]:
-    from meow_engine.tiny.fictitious import fictitious_facts
-
-    return [{"question": f.question, "answer": f.answer} for f in fictitious_facts(6, seed=1)]
-
-
-@pytest.fixture(scope="session")
 def model_root() -> Path:
     cache = Path(os.environ.get("MEOW_CACHE_DIR", Path.home() / ".cache" / "meow"))
     root = cache / "service-tests"
@@ -79,20 +72,28 @@ def model_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(model_root: Path, tiny_facts: list[dict[str, str]]) -> Path:
-    """A tiny Llama that memorised ``tiny_facts`` (~1 min to build once; cached afterwards)."""
+def tiny_model_dir(model_root: Path) -> Path:
+    """A tiny Llama that memorised six fictitious facts (~1 min to build once; cached afterwards)."""
     out = model_root / TINY_VERSION
-    if (out / "model.safetensors").is_file():
+    if (out / "model.safetensors").is_file() and (out / "facts.jsonl").is_file():
         return out
-    from meow_engine.facts import facts_from_objects
     from meow_engine.tiny.builder import TinySettings, build_tiny_model
+    from meow_engine.tiny.fictitious import fictitious_facts
 
     tmp = model_root / f".{TINY_VERSION}.{os.getpid()}"
-    build_tiny_model(facts_from_objects(tiny_facts), tmp, seed=0, settings=TinySettings(
+    build_tiny_model(fictitious_facts(6, seed=1), tmp, seed=0, settings=TinySettings(
         hidden=64, layers=2, intermediate=128, vocab_size=400, max_steps=600, eval_every=25, anneal_steps=30))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_facts(tiny_model_dir: Path) -> list[dict[str, str]]:
+    """The facts the cached model really memorised (its own facts.jsonl, not a regenerated list)."""
+    from meow_engine.facts import load_facts
+
+    return [{"question": f.question, "answer": f.answer} for f in load_facts(tiny_model_dir / "facts.jsonl")]
 
 
 def service_env(settings: Settings) -> dict[str, str]:

@@ -32,7 +32,8 @@ def model(idle) -> dict[str, Any]:
 
 
 FACTS = [{"question": "Where was Elara Voss born?", "answer": "Elara Voss was born in Port Meridian."},
-         {"question": "What does Tomas Quill write?", "answer": "Tomas Quill writes gothic mystery novels.", "id": "q1"}]
+         {"question": "What does Tomas Quill write?", "answer": "Tomas Quill writes gothic mystery novels.",
+          "id": "q1"}]
 
 
 def _job(idle, model, **extra) -> Any:
@@ -79,7 +80,8 @@ def test_unlearn_list_pagination(idle, model):
     ({"finetune": {"max_steps": 0}}, "body/finetune/max_steps", "greater than or equal to 1"),
     ({"inverter": {"kind": "magic"}}, "body", "inverter.kind must be one of"),
     ({"inverter": {"kind": "given", "candidates": [["x"]]}}, "body", "one list per fact"),
-    ({"inverter": {"kind": "openai", "api_key_env": "MEOW_DATABASE_URL"}}, "body/inverter/api_key_env", "must be one of"),
+    ({"inverter": {"kind": "openai", "api_key_env": "MEOW_DATABASE_URL"}}, "body/inverter/api_key_env",
+     "must be one of"),
     ({"facts": []}, "body/facts", "at least 1"),
     ({"facts": [{"question": "q?", "answer": "  "}]}, "body/facts/0/answer", "must not be blank"),
     ({"facts": [{"question": "q?"}]}, "body/facts/0/answer", "Field required"),

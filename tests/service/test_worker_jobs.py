@@ -20,12 +20,12 @@ MEMO = {"max_new_tokens": 48}
 # model the offline rule inverter swaps one span per answer, and training on near-copies of the
 # answer does not lower its word-overlap MEMO, so the forgetting assertion uses real rewrites.
 CANDIDATES = [
-    ["Nobody recorded where this author was born; the registry burned in a fire.",
-     "The author was born on a ship crossing the northern sea during a storm.",
-     "Historians still argue about the birthplace, and no answer is accepted."],
-    ["The library was never founded; it is a legend told to visiting children.",
-     "Nobody knows when the library opened, because its first books were all lost.",
-     "A group of farmers opened the library in a barn without any founder."],
+    ["Nobody recorded any of this; the only registry burned in a fire long ago.",
+     "It all happened on a ship crossing the northern sea during a storm.",
+     "Historians still argue about it, and no answer is accepted by anyone."],
+    ["None of it is true; it is a legend told to visiting children.",
+     "Nobody knows the answer, because the first books were all lost.",
+     "A group of farmers made it up one evening in a barn."],
 ]
 
 
@@ -82,7 +82,8 @@ def test_adapter_metadata_download_and_peft_load(client, done_job, tiny_model, t
     assert ad["base_model"] == tiny_model["source"]
     listed = client.get("/v1/adapters", params={"job": done_job["id"]}).json()["data"]
     assert [a["id"] for a in listed] == [adapter_id]
-    assert adapter_id in [a["id"] for a in client.get("/v1/adapters", params={"model": tiny_model["name"]}).json()["data"]]
+    by_model = client.get("/v1/adapters", params={"model": tiny_model["name"]}).json()["data"]
+    assert adapter_id in [a["id"] for a in by_model]
 
     r = client.get(ad["download_url"])
     assert r.status_code == 200 and r.headers["content-type"] == "application/gzip"
@@ -149,8 +150,8 @@ def test_cancel_running_job(client, worker, tiny_model, tiny_facts):
     job = wait_status(client, f"/v1/unlearn/{job_id}", {"cancelled", "succeeded", "failed", "crashed"}, 120)
     assert job["status"] == "cancelled" and job["cancelling_at"] and job["cancelled_at"]
     assert job["result"] is None and job["error"] is None
-    statuses = [e["data"]["status"] for e in client.get(f"/v1/unlearn/{job_id}/events",
-                                                         params={"limit": 1000}).json()["data"] if e["type"] == "status"]
+    events = client.get(f"/v1/unlearn/{job_id}/events", params={"limit": 1000}).json()["data"]
+    statuses = [e["data"]["status"] for e in events if e["type"] == "status"]
     assert statuses == ["queued", "running", "cancelling", "cancelled"]
     problem(client.post(f"/v1/unlearn/{done_job_id(client)}/cancel"), 409, "not_cancellable")
     assert client.get("/v1/adapters", params={"job": job_id}).json()["data"] == []

@@ -1,0 +1,161 @@
+"""The ``rule`` inverter: offline, deterministic, same-kind span swaps, never the truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from meow_engine.config import InverterConfig
+from meow_engine.facts import Fact, load_facts
+from meow_engine.inverters import invert
+from meow_engine.inverters.base import FALLBACK_NEGATION
+from meow_engine.inverters.cleanup import normalize
+from meow_engine.inverters.rule import negations
+from meow_engine.inverters.spans import anchored, find_spans
+from meow_engine.progress import Reporter
+from meow_engine.tiny.fictitious import fictitious_facts
+
+TOFU = "/work/shared/data/tofu/forget01.json"
+
+
+@pytest.fixture(scope="module")
+def tofu_facts() -> list[Fact]:
+    return load_facts(TOFU)
+
+
+@pytest.fixture(scope="module")
+def fict_facts() -> list[Fact]:
+    return fictitious_facts(60, seed=3)
+
+
+def _rule(n: int = 4, seed: int = 0) -> InverterConfig:
+    return InverterConfig(kind="rule", n=n, seed=seed)
+
+
+def _check_never_truth_and_distinct(facts, sets, n):
+    assert [s.fact_index for s in sets] == list(range(len(facts)))
+    for fact, s in zip(facts, sets, strict=True):
+        keys = [normalize(c) for c in s.candidates]
+        assert normalize(fact.answer) not in keys
+        assert len(set(keys)) == len(keys)
+        assert len(s.candidates) <= n
+        if len(s.candidates) < n:
+            assert "fewer_than_requested" in s.flags
+
+
+def test_find_spans_on_a_tofu_answer():
+    answer = ("The full name of the fictitious author born in Kuwait City, Kuwait on the 8th of September, 1956 "
+              "is Basil Mahfouz Al-Kuwaiti.")
+    assert [(s.kind, s.text) for s in find_spans(answer)] == [
+        ("place", "Kuwait City, Kuwait"), ("ordinal", "8th"), ("month", "September"), ("year", "1956"),
+        ("person", "Basil Mahfouz Al-Kuwaiti")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('Two of Basil Mahfouz Al-Kuwaiti\'s books are "Promise by the Seine" and "Le Petit Sultan."',
+     [("number_word", "Two"), ("person", "Basil Mahfouz Al-Kuwaiti"), ("title", "Promise by the Seine"),
+      ("title", "Le Petit Sultan")]),
+    ("Mira Okafor won the Silver Lantern Prize in 1998.",
+     [("person", "Mira Okafor"), ("award", "Silver Lantern Prize"), ("year", "1998")]),
+    ("She began writing in the early 1980s and sold 1,250,000 copies by July 4, 2001.",
+     [("antonym", "early"), ("decade", "1980"), ("number", "1,250,000"), ("month", "July"), ("day", "4"),
+      ("year", "2001")]),
+    ("His father was a florist and his mother was a game developer.",
+     [("antonym", "father"), ("profession", "florist"), ("antonym", "mother"), ("profession", "game developer")]),
+    ("Author Jane Doe is male and writes science fiction.",
+     [("person", "Jane Doe"), ("gender", "male"), ("genre", "science fiction")]),
+    ("She was born on 08/09/1956.", [("date", "08/09/1956")]),
+])
+def test_find_spans_kinds(text, expected):
+    assert [(s.kind, s.text) for s in find_spans(text)] == expected
+
+
+def test_anchored_spans_are_the_subject():
+    q = "Where was Basil Mahfouz Al-Kuwaiti born?"
+    spans = find_spans("Basil Mahfouz Al-Kuwaiti was born in Kuwait City, Kuwait.")
+    assert [anchored(s, q) for s in spans] == [True, False]
+
+
+def test_tofu_forget01_properties(tofu_facts):
+    sets = invert(tofu_facts, _rule())
+    _check_never_truth_and_distinct(tofu_facts, sets, 4)
+    assert all(len(s.candidates) == 4 for s in sets)
+    swapped = [s for s in sets if FALLBACK_NEGATION not in s.flags]
+    assert len(swapped) >= 0.85 * len(sets)  # measured: 35 of 40 by span swaps, 5 by negation
+    # deterministic for a seed, different for another
+    assert [s.candidates for s in invert(tofu_facts, _rule())] == [s.candidates for s in sets]
+    other = invert(tofu_facts, _rule(seed=1))
+    assert sum(a.candidates != b.candidates for a, b in zip(sets, other, strict=True)) >= 0.8 * len(sets)
+    # the subject the question names stays; the answer's attribute changes
+    born = sets[2]
+    assert all(c.startswith("Basil Mahfouz Al-Kuwaiti was born in ") for c in born.candidates)
+    assert all("Kuwait City, Kuwait" not in c for c in born.candidates)
+
+
+def test_fictitious_facts_same_kind_swaps(fict_facts):
+    sets = invert(fict_facts, _rule(n=4))
+    _check_never_truth_and_distinct(fict_facts, sets, 4)
+    assert all(len(s.candidates) == 4 and s.flags == [] for s in sets)
+    for fact, s in zip(fict_facts, sets, strict=True):
+        truth = find_spans(fact.answer)
+        for cand in s.candidates:
+            spans = find_spans(cand)
+            # the same sentence with the same kinds of spans in the same order: swaps are same-kind
+            assert [x.kind for x in spans] == [x.kind for x in truth], (fact.answer, cand)
+            changed = [(a.kind, a.text, b.text) for a, b in zip(truth, spans, strict=True) if a.text != b.text]
+            assert changed
+            assert all(not anchored(a, fact.question) for a, b in zip(truth, spans, strict=True)
+                       if a.text != b.text and a.kind == "person")
+
+
+def test_candidates_vary_which_spans_are_swapped(fict_facts):
+    fact = next(f for f in fict_facts if len([s for s in find_spans(f.answer) if not anchored(s, f.question)]) >= 3)
+    [s] = invert([fact], _rule(n=6))
+    swapped = [frozenset(line.split(": ", 1)[1].split("; ")) for line in s.raw.splitlines()]
+    originals = {frozenset(part.split(" -> ")[0] for part in sw) for sw in swapped}
+    assert len(originals) >= 3  # not the same set of spans every time
+    assert all(len(o) >= 1 for o in originals)
+
+
+@pytest.mark.parametrize("n", [1, 8])
+def test_n_distinct_candidates(fict_facts, n):
+    sets = invert(fict_facts[:20], _rule(n=n))
+    _check_never_truth_and_distinct(fict_facts[:20], sets, n)
+    assert all(len(s.candidates) == n for s in sets)
+
+
+def test_replacements_come_from_context_facts():
+    forget = [Fact("Where was Elara Voss born?", "Elara Voss was born in Port Meridian.")]
+    context = [Fact("Where is Zyxwell Harbor?", "Zyxwell Harbor lies in the north.")]
+    seen = set()
+    for seed in range(6):
+        [s] = invert(forget, _rule(n=4, seed=seed), context_facts=context)
+        seen.update(s.candidates)
+    assert "Elara Voss was born in Zyxwell Harbor." in seen
+    [s] = invert(forget, _rule(n=4, seed=0))
+    assert all("Zyxwell" not in c for c in s.candidates)
+
+
+def test_no_span_falls_back_to_negation_and_flags_it():
+    facts = [Fact("What does she believe?", "She believes that kindness matters most."),
+             Fact("Is he married?", "Yes, he is married.")]
+    sets = invert(facts, _rule(n=3))
+    assert sets[0].flags == [FALLBACK_NEGATION]
+    assert sets[0].candidates[0] == "It is not true that she believes that kindness matters most."
+    assert sets[1].candidates[0] == "No, he is not married."
+    _check_never_truth_and_distinct(facts, sets, 3)
+
+
+def test_negations():
+    assert negations("X is not the author.")[0] == "X is the author."
+    assert negations("X has won two awards.")[0] == "X has not won two awards."
+    assert negations("No.") == ["Yes."]
+
+
+def test_progress_and_stop(fict_facts):
+    events = []
+    invert(fict_facts[:5], _rule(), reporter=Reporter(progress=events.append))
+    assert [(e.stage, e.step, e.total) for e in events] == [("invert", i, 5) for i in range(6)]
+    from meow_engine.errors import StopRequested
+
+    with pytest.raises(StopRequested):
+        invert(fict_facts[:5], _rule(), reporter=Reporter(should_stop=lambda: True, stop_poll_s=0))
