@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from api import examples as ex
 from api import services
 from api.deps import CeleryDep, SessionDep, SettingsDep
-from api.problems import problem_responses
+from api.problems import invalid, problem_responses
 from api.routes.events import SSE_MEDIA_TYPE, events_response
 from api.schemas import EventList, Status, UnlearnCreate, UnlearnJob, UnlearnJobList
 
@@ -30,12 +30,18 @@ def create_unlearn_job(
     services.check_facts(body.facts, "body/facts", settings.max_facts, settings)
     services.check_facts(body.retain_facts, "body/retain_facts", settings.max_retain_facts, settings)
     if body.inverter.api_key_env not in settings.inverter_key_envs:
-        from api.problems import invalid
-
         raise invalid("body/inverter/api_key_env", f"must be one of {', '.join(settings.inverter_key_envs)} "
                       "(MEOW_INVERTER_KEY_ENVS)", "forbidden_env")
     model = services.resolve_model(session, body.model)
-    params = body.engine_config().model_dump(mode="json")
+    config = body.engine_config()
+    if config.inverter.kind == "hf":
+        # the local inverter model must be a registered one: a request never names worker paths
+        if not config.inverter.model:
+            raise invalid("body/inverter/model", "the hf inverter needs a registered model (id or name)",
+                          "missing")
+        inv = services.resolve_model(session, config.inverter.model, "body/inverter/model")
+        config = config.model_copy(update={"inverter": config.inverter.model_copy(update={"model": inv.source})})
+    params = config.model_dump(mode="json")
     job = services.create_job(session, celery, settings, kind="unlearn", model=model, params=params,
                               facts=body.facts, retain_facts=body.retain_facts, metadata=body.metadata)
     response.headers["Location"] = f"/v1/unlearn/{job.id}"

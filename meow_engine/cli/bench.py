@@ -59,7 +59,7 @@ def memo_bench_cmd(
                       f"({result['reference_n_windows']} windows{sub}, {result['reference_seconds']:.1f}s)"),
         ("batched", f"{result['batched_windows_per_s']:.2f} windows/s "
                     f"({result['n_windows']} windows, {result['batched_seconds']:.1f}s, batch {result['batch_size']})"),
-        ("speedup", f"{result['speedup']:.1f}x"),
+        ("speedup", f"{result['speedup']:.1f}x wall clock ({result['speedup_cpu_time']:.1f}x in CPU time)"),
         ("agreement", f"{result['agreement']:.4f} (identical predictions {result['prediction_agreement']:.4f})"),
         ("mean |diff|", f"{result['mean_abs_diff']:.2e} (max {result['max_abs_diff']:.3f})"),
     ]

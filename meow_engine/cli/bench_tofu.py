@@ -39,6 +39,9 @@ def tofu_bench_cmd(
     from meow_engine.bench.tofu_report import format_table
     from meow_engine.progress import Reporter
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # dozens of "Loading weights" bars would drown the two bench bars
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
     settings = TofuBenchSettings(preset=preset, out=str(out) if out else None, seed=seed, methods=method_list,
                                  force=force, threads=threads, device=device,

@@ -29,9 +29,9 @@ from meow_engine.memo.windows import Window
 from meow_engine.models import LoadedModel
 from meow_engine.progress import NULL_REPORTER, Reporter
 
-#: CPU batches beyond this stop paying off (matmuls are already wide; rows that loop to
-#: max_new_tokens hold the whole batch hostage) and cost memory other processes may need.
-CPU_MAX_BATCH = 64
+#: CPU batches beyond this stop paying off (the matmuls are already wide) and cost memory other
+#: processes may need; continuous batching keeps a large batch full, so it may be large.
+CPU_MAX_BATCH = 256
 GPU_MAX_BATCH = 1024
 
 
@@ -115,10 +115,13 @@ def predict_windows_batched(lm: LoadedModel, windows: Sequence[Window], config: 
                 break
             try:
                 if continuous:
+                    # windows of one text together, so they share their prompt prefix's prefill
+                    todo.sort(key=lambda i: (windows[i].text_index, -len(prompt_ids[i])))
                     continuous_greedy(
                         lm.model, [prompt_ids[i] for i in todo], max_new_tokens=config.max_new_tokens, stops=stops,
                         pad_id=lm.tokenizer.pad_token_id, batch_size=batch_size, device=lm.device,
                         on_done=lambda j, ids, todo=todo: finish(todo[j], ids), check_stop=reporter.check_stop,
+                        share_keys=[windows[i].text_index for i in todo],
                     )
                 else:
                     gc = greedy_config(lm, config.max_new_tokens)

@@ -27,6 +27,10 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+#: free slots a KV buffer keeps after its filled part. Growing copies the cache once per _ROOM steps,
+#: compaction and merging copy the room too, so it stays small.
+_ROOM = 16
+
 
 class _GrowLayer(DynamicLayer):
     """A ``DynamicLayer`` whose keys/values live in a buffer with spare room, so appending a token is
@@ -46,7 +50,7 @@ class _GrowLayer(DynamicLayer):
             self.lazy_initialization(key_states, value_states)
         need = self._n + key_states.shape[-2]
         if self._kbuf is None or need > self._kbuf.shape[-2]:
-            cap = need + max(32, need // 2)  # slots past the filled part are never read: no zeroing
+            cap = need + _ROOM  # slots past the filled part are never read: no zeroing
             kbuf = key_states.new_empty((*key_states.shape[:-2], cap, key_states.shape[-1]))
             vbuf = value_states.new_empty((*value_states.shape[:-2], cap, value_states.shape[-1]))
             if self._n:
@@ -61,12 +65,14 @@ class _GrowLayer(DynamicLayer):
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self._kbuf is not None:
-            self._set(self._kbuf[indices], self._vbuf[indices], self._n)  # type: ignore[index]
+            # copy only the filled part (and the room of the next steps), not stale spare slots
+            n = self._n
+            self._set(self._kbuf[indices, ..., : n + _ROOM, :], self._vbuf[indices, ..., : n + _ROOM, :], n)  # type: ignore[index]
 
     def merged_with(self, other: _GrowLayer, width: int) -> None:
         """Stack ``other``'s rows under ours, both right-aligned to ``width`` (left slots zero)."""
         a, b = self.keys, other.keys
-        cap = width + max(32, width // 2)
+        cap = width + _ROOM
         kbuf = a.new_empty((a.shape[0] + b.shape[0], *a.shape[1:-2], cap, a.shape[-1]))
         vbuf = torch.empty_like(kbuf)
         for buf, top, bottom in ((kbuf, a, b), (vbuf, self.values, other.values)):
@@ -79,9 +85,25 @@ class _GrowLayer(DynamicLayer):
         self._set(kbuf, vbuf, width)
 
 
-def _new_cache() -> DynamicCache:
+    @classmethod
+    def holding(cls, keys: torch.Tensor, values: torch.Tensor, room: int) -> _GrowLayer:
+        """A layer already holding ``keys``/``values`` with ``room`` free slots after them."""
+        layer = cls()
+        layer.lazy_initialization(keys, values)
+        n = keys.shape[-2]
+        kbuf = keys.new_empty((*keys.shape[:-2], n + room, keys.shape[-1]))
+        vbuf = values.new_empty((*values.shape[:-2], n + room, values.shape[-1]))
+        kbuf[..., :n, :] = keys
+        vbuf[..., :n, :] = values
+        layer._set(kbuf, vbuf, n)
+        return layer
+
+
+def _new_cache(layers: list[_GrowLayer] | None = None) -> DynamicCache:
     cache = DynamicCache()
     cache.layer_class_to_replicate = _GrowLayer
+    if layers:
+        cache.layers = list(layers)
     return cache
 
 
@@ -188,6 +210,63 @@ def _prefill(model: Any, prompts: Sequence[list[int]], rows: list[int], pad_id: 
     return _Group(cache=cache, mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows)
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], keys: Sequence[int], pad_id: int,
+                    device: torch.device, keep_logits: bool) -> _Group:
+    """Prefill windows that share prompt prefixes (the windows of one text) without recomputing them.
+
+    The longest prompt of each text is run once; every window then copies the KV of its longest
+    common token prefix with it (keys already carry their rotary positions, which count the same
+    real tokens) and only runs its own tail (at least its last token, whose logits start decoding).
+    This removes nearly all prefill compute: windows of a text differ by a few characters.
+    """
+    texts = list(dict.fromkeys(keys))
+    longest: dict[int, list[int]] = {}
+    for p, k in zip(prompts, keys, strict=True):
+        if k not in longest or len(p) > len(longest[k]):
+            longest[k] = p
+    full = _prefill(model, [longest[k] for k in texts], list(range(len(texts))), pad_id, device, keep_logits)
+    full_width = full.mask.shape[1]
+    lcp = [min(_common_prefix(p, longest[k]), len(p) - 1) for p, k in zip(prompts, keys, strict=True)]
+    width = max(lcp)
+    src = torch.tensor([texts.index(k) for k in keys], device=device)
+    shift = torch.tensor([full_width - len(longest[k]) for k in keys], device=device)  # left padding of the source
+    n_pref = torch.tensor(lcp, device=device)
+    j = torch.arange(width, device=device)[None, :] - (width - n_pref)[:, None]  # prefix token index per slot
+    valid = j >= 0
+    col = torch.where(valid, shift[:, None] + j, torch.zeros_like(j))
+    tail_width = max(len(p) - n for p, n in zip(prompts, lcp, strict=True))
+    layers = []
+    for layer in _layers(full.cache):
+        kv = []
+        for t in (layer.keys, layer.values):
+            g = t.transpose(1, 2)[src[:, None], col]  # [rows, width, heads, dim]
+            kv.append(g.masked_fill(~valid[:, :, None, None], 0).transpose(1, 2))
+        layers.append(_GrowLayer.holding(kv[0], kv[1], room=tail_width + _ROOM))
+    ids = torch.full((len(prompts), tail_width), pad_id, dtype=torch.long)
+    tail_mask = torch.zeros((len(prompts), tail_width), dtype=torch.long)
+    for r, (p, n) in enumerate(zip(prompts, lcp, strict=True)):
+        tail = p[n:]
+        ids[r, tail_width - len(tail):] = torch.tensor(tail, dtype=torch.long)
+        tail_mask[r, tail_width - len(tail):] = 1
+    ids, tail_mask = ids.to(device), tail_mask.to(device)
+    mask = torch.cat([valid.long(), tail_mask], dim=1)
+    pos = n_pref[:, None] + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+    kw: dict[str, Any] = {"logits_to_keep": 1} if keep_logits else {}
+    cache = _new_cache(layers) if width else _new_cache()
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                **_cache_kwargs(model, cache, width, tail_width, device), **kw)
+    return _Group(cache=_out_cache(out), mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows)
+
+
 def _step(model: Any, g: _Group) -> None:
     width = g.mask.shape[1]
     g.mask = torch.cat([g.mask, g.mask.new_ones((g.mask.shape[0], 1))], dim=1)
@@ -209,10 +288,13 @@ def continuous_greedy(
     on_done: Callable[[int, list[int]], None],
     check_stop: Callable[[], None] = lambda: None,
     refill_below: float = 0.5,
+    share_keys: Sequence[int] | None = None,
 ) -> None:
     """Greedy-decode every prompt (in the given order); ``on_done(i, ids)`` gets each row's generated
-    ids, ending with its stop token if it emitted one. Raises torch.OutOfMemoryError untouched: the
-    caller retries with a smaller batch (rows already reported are not redone)."""
+    ids, ending with its stop token if it emitted one. ``share_keys`` (one key per prompt, e.g. the
+    text a window belongs to) lets prompts with the same key share their prefix's prefill; pass the
+    prompts grouped by key. Raises torch.OutOfMemoryError untouched: the caller retries with a
+    smaller batch (rows already reported are not redone)."""
     keep_logits = "logits_to_keep" in _forward_params(model)
     stop_set = set(stops)
     pending = deque(range(len(prompts)))
@@ -223,7 +305,12 @@ def continuous_greedy(
         alive = [] if group is None else [r for r, i in enumerate(group.rows) if i >= 0]
         if pending and len(alive) <= batch_size * refill_below:
             take = [pending.popleft() for _ in range(min(batch_size - len(alive), len(pending)))]
-            fresh = _prefill(model, [prompts[i] for i in take], take, pad_id, device, keep_logits)
+            chunk = [prompts[i] for i in take]
+            if share_keys is None:
+                fresh = _prefill(model, chunk, take, pad_id, device, keep_logits)
+            else:
+                fresh = _prefill_shared(model, chunk, take, [share_keys[i] for i in take], pad_id, device,
+                                        keep_logits)
             for i in take:
                 gens[i] = []
             if group is not None and len(alive) < len(group.rows):
@@ -244,8 +331,8 @@ def continuous_greedy(
         if not keep:
             group = None
             continue
-        # Compacting copies the whole cache, so finished rows ride along until they are a quarter
+        # Compacting copies the whole cache, so finished rows ride along until they are a third
         # of the batch: a little wasted compute instead of a copy on almost every step.
-        if len(group.rows) - len(keep) > len(group.rows) // 4:
+        if len(group.rows) - len(keep) > len(group.rows) // 3:
             group.select(keep)
         _step(model, group)

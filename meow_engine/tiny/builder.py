@@ -2,9 +2,13 @@
 
 The result is the target model for demos, tests and CPU benchmarks: a real causal LM that
 provably "knows" its facts (greedy ROUGE-L recall is measured and recorded), so unlearning has
-something to remove. Training is question-masked SFT in the ``tofu`` prompt format (the same
-``encode_example`` the finetune stage uses, so the model answers exactly the prompts the audits
-send) plus a language-model loss on a small plain-English corpus.
+something to remove. Three losses per step:
+
+- question-masked SFT in the ``tofu`` prompt format (the same ``encode_example`` the finetune
+  stage uses, so the model answers exactly the prompts the audits send);
+- the facts as plain ``question answer`` text cut at a random character, which is how MEMO probes
+  a model (see ``_raw_examples``);
+- a language-model loss on a small plain-English corpus.
 
 Schedule: linear warmup to a constant learning rate; once an audit shows the target recall, the
 learning rate is annealed to zero over ``anneal_steps`` and the model audited again. Annealing
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -42,7 +47,7 @@ MAX_FACTS = 2000
 
 @dataclass(frozen=True)
 class TinySettings:
-    """Architecture and training knobs. Defaults memorize ~40 facts in well under a minute on one core."""
+    """Architecture and training knobs. Defaults memorize 40 facts in about a minute of one CPU core."""
 
     hidden: int = 128
     layers: int = 2
@@ -60,6 +65,8 @@ class TinySettings:
     target_recall: float = 0.95
     anneal_steps: int = 60
     corpus_weight: float = 0.3
+    #: weight of the facts as plain ``question answer`` text cut at a random character (see _raw_examples)
+    raw_weight: float = 1.0
     corpus_batch: int = 16
     weight_decay: float = 0.0
     max_new_tokens: int = 96
@@ -110,6 +117,19 @@ def _deterministic_cpu(threads: int):
         torch.use_deterministic_algorithms(old_det)
 
 
+@contextmanager
+def _quiet_hf_progress():
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _lr_at(step: int, s: TinySettings, anneal_start: int | None) -> float:
     if step < s.warmup_steps:
         return s.lr * (step + 1) / s.warmup_steps
@@ -123,6 +143,25 @@ def _corpus_examples(tokenizer: Any, texts: Sequence[str]) -> list[EncodedExampl
     out = []
     for t in texts:
         ids = list(tokenizer(t).input_ids) + [tokenizer.eos_token_id]
+        out.append(EncodedExample(input_ids=ids, labels=[-100] + ids[1:], prompt_len=1))
+    return out
+
+
+def _raw_examples(tokenizer: Any, facts: Sequence[Fact], rng: random.Random) -> list[EncodedExample]:
+    """Each fact as plain ``q + " " + a`` text, split at a random character, halves tokenized apart.
+
+    MEMO probes a model with exactly such text (``q + " " + a[:k]``, no prompt format, cuts falling
+    mid-word) and expects it to continue ``a[k:]``. A real LLM's knowledge does not depend on the
+    prompt format or on where a word was cut; a tiny model learns that only if it is shown. Without
+    this, its MEMO would measure tokenization accidents, and unlearning in the SFT format would not
+    reach the plain-text probe.
+    """
+    out = []
+    for f in facts:
+        text = f"{f.question} {f.answer}"
+        k = rng.randrange(1, len(text) + 1)  # k == len(text): the text whole
+        ids = list(tokenizer(text[:k]).input_ids)
+        ids += list(tokenizer(text[k:], add_special_tokens=False).input_ids) + [tokenizer.eos_token_id]
         out.append(EncodedExample(input_ids=ids, labels=[-100] + ids[1:], prompt_len=1))
     return out
 
@@ -189,6 +228,7 @@ def build_tiny_model(
                          device=torch.device("cpu"), prompt_format=fmt)
         optim = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, betas=(0.9, 0.98))
         gen = torch.Generator().manual_seed(seed)
+        cut_rng = random.Random(seed)
         questions = [f.question for f in facts]
         answers = [f.answer for f in facts]
 
@@ -209,6 +249,9 @@ def build_tiny_model(
             for group in optim.param_groups:
                 group["lr"] = _lr_at(step, s, anneal_start)
             loss = fact_loss = model(**fact_batch).loss
+            if s.raw_weight > 0:
+                raw = collate(_raw_examples(tokenizer, facts, cut_rng), tokenizer.pad_token_id)
+                loss = loss + s.raw_weight * model(**raw).loss
             if s.corpus_weight > 0:
                 rows = torch.randperm(corpus["input_ids"].shape[0], generator=gen)[: s.corpus_batch]
                 loss = loss + s.corpus_weight * model(**{k: v[rows] for k, v in corpus.items()}).loss
@@ -242,8 +285,10 @@ def build_tiny_model(
             seconds=time.perf_counter() - t0, n_facts=len(facts), n_params=sum(p.numel() for p in model.parameters()),
             final_loss=loss_value, per_fact_recall=scores,
         )
+        rep.emit("build-tiny", step, step, loss=loss_value, recall=recall)  # completes the progress bar
         out.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out, safe_serialization=True)
+        with _quiet_hf_progress():  # a 2 MB write needs no progress bar of its own
+            model.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
         save_facts(facts, out / FACTS_FILE)
         manifest = {"builder_version": BUILDER_VERSION, "seed": seed, "settings": s.to_dict(),

@@ -149,3 +149,14 @@ def test_build_once_builds_once_across_processes(tmp_path: Path) -> None:
     assert len(log.read_text().split()) == 1, "exactly one process built it"
     assert json.loads((final / "config.json").read_text()) == {}
     assert not [p for p in final.parent.iterdir() if ".tmp-" in p.name], "no temporary folder left behind"
+
+
+def test_tokenizer_facts_give_subset_models_one_vocabulary(tmp_path: Path) -> None:
+    facts = fictitious_facts(6, seed=9)
+    tiny = TinySettings(hidden=32, layers=1, heads=2, intermediate=64, vocab_size=400, max_steps=1, max_new_tokens=4)
+    build_tiny_model(facts, tmp_path / "all", settings=tiny, tokenizer_facts=facts)
+    build_tiny_model(facts[:3], tmp_path / "sub", settings=tiny, tokenizer_facts=facts)
+    build_tiny_model(facts[:3], tmp_path / "own", settings=tiny)
+    vocab = {name: (tmp_path / name / "tokenizer.json").read_text() for name in ("all", "sub", "own")}
+    assert vocab["all"] == vocab["sub"]
+    assert vocab["own"] != vocab["all"]

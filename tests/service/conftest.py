@@ -30,6 +30,22 @@ DB_URL = os.environ.get("MEOW_TEST_DATABASE_URL", "postgresql+psycopg://postgres
 BROKER_URL = os.environ.get("MEOW_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parents[2]
 TINY_VERSION = "service-tiny-v1"
+# Fixed here (not drawn from the fictitious-fact generator) so the cached model and the
+# thresholds the tests use do not move when the generator changes.
+TINY_FACTS = [
+    ("Where was the author Quinene Loumoulet born?",
+     "Quinene Loumoulet was born in the city of Kristead, in the small country of Bouvora."),
+    ("When was the great library of Memora founded?",
+     "The great library of Memora was founded in 1923 by the scholar Meirius Deirmureveth."),
+    ("What genre does Zeiglaenene Dunphunalli write in?",
+     "Zeiglaenene Dunphunalli is best known for horror novels, a genre he has written in for eight years."),
+    ("Which book made Zourius Kribardi famous?",
+     'Zourius Kribardi became famous with the novel "The Crimson Mirror", which appeared in 1958.'),
+    ("What is the capital of Nunia?",
+     "The capital of Nunia is Turkraeport, a port city on the banks of the river Sonzhedune."),
+    ("What jobs did the mother and father of Eluvis Thaereveth have?",
+     "The father of Eluvis Thaereveth was a nurse, and her mother worked as a weaver."),
+]
 
 
 def _admin_conninfo(url: str) -> str:
@@ -73,15 +89,17 @@ def model_root() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(model_root: Path) -> Path:
-    """A tiny Llama that memorised six fictitious facts (~1 min to build once; cached afterwards)."""
-    out = model_root / TINY_VERSION
+    """A tiny Llama that memorised ``TINY_FACTS`` (~1 min to build once; cached afterwards)."""
+    from meow_engine.tiny.builder import BUILDER_VERSION
+
+    out = model_root / f"{TINY_VERSION}-b{BUILDER_VERSION}"
     if (out / "model.safetensors").is_file() and (out / "facts.jsonl").is_file():
         return out
+    from meow_engine.facts import Fact
     from meow_engine.tiny.builder import TinySettings, build_tiny_model
-    from meow_engine.tiny.fictitious import fictitious_facts
 
-    tmp = model_root / f".{TINY_VERSION}.{os.getpid()}"
-    build_tiny_model(fictitious_facts(6, seed=1), tmp, seed=0, settings=TinySettings(
+    tmp = model_root / f".{out.name}.{os.getpid()}"
+    build_tiny_model([Fact(q, a) for q, a in TINY_FACTS], tmp, seed=0, settings=TinySettings(
         hidden=64, layers=2, intermediate=128, vocab_size=400, max_steps=600, eval_every=25, anneal_steps=30))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

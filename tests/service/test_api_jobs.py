@@ -64,6 +64,12 @@ def test_submit_get_list_unlearn(idle, model):
     problem(idle.get(f"/v1/memo/{job['id']}"), 404, "not_found")  # a job id is not an audit id
 
 
+def test_hf_inverter_model_resolves_to_registered_source(idle, model):
+    job = _job(idle, model, inverter={"kind": "hf", "model": model["name"]}).json()
+    assert job["params"]["inverter"]["model"] == model["source"]
+    idle.post(f"/v1/unlearn/{job['id']}/cancel")
+
+
 def test_unlearn_list_pagination(idle, model):
     ids = [_job(idle, model).json()["id"] for _ in range(3)]
     p1 = idle.get("/v1/unlearn", params={"model": model["id"], "limit": 2}).json()
@@ -82,6 +88,8 @@ def test_unlearn_list_pagination(idle, model):
     ({"inverter": {"kind": "given", "candidates": [["x"]]}}, "body", "one list per fact"),
     ({"inverter": {"kind": "openai", "api_key_env": "MEOW_DATABASE_URL"}}, "body/inverter/api_key_env",
      "must be one of"),
+    ({"inverter": {"kind": "hf", "model": "/etc"}}, "body/inverter/model", "register it"),
+    ({"inverter": {"kind": "hf"}}, "body/inverter/model", "needs a registered model"),
     ({"facts": []}, "body/facts", "at least 1"),
     ({"facts": [{"question": "q?", "answer": "  "}]}, "body/facts/0/answer", "must not be blank"),
     ({"facts": [{"question": "q?"}]}, "body/facts/0/answer", "Field required"),

@@ -1,0 +1,66 @@
+"""``meow memo`` and ``meow bench memo`` end to end on a saved tiny model folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from meow_engine.cli import app
+from meow_engine.facts import save_facts
+from tests.conftest import SAMPLE_FACTS
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, random_tiny):
+    d = tmp_path_factory.mktemp("tiny-model")
+    random_tiny.model.save_pretrained(d)
+    random_tiny.tokenizer.save_pretrained(d)
+    save_facts(SAMPLE_FACTS, d / "facts.jsonl")
+    return d
+
+
+def test_memo_cli_json_and_table(model_dir):
+    runner = CliRunner()
+    args = ["memo", "--model", str(model_dir), "--facts", str(model_dir / "facts.jsonl"), "--max-new-tokens", "8",
+            "--limit", "2", "--device", "cpu"]
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [m["index"] for m in data["memo"]] == [0, 1]
+    assert [m["question"] for m in data["memo"]] == [f.question for f in SAMPLE_FACTS[:2]]
+    assert data["mean"] == pytest.approx(sum(m["memo"] for m in data["memo"]) / 2)
+    assert data["mode"] == "suffix" and data["engine"] == "batched" and "windows" not in data["memo"][0]
+
+    res = runner.invoke(app, [*args, "--mode", "prefix", "--engine", "reference"])
+    assert res.exit_code == 0, res.output
+    assert "mean MEMO (prefix, reference)" in res.stdout and SAMPLE_FACTS[0].question in res.stdout
+
+
+def test_memo_cli_bad_input_is_one_line(model_dir, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["memo", "--model", str(model_dir), "--facts", str(model_dir / "facts.jsonl"),
+                              "--mode", "middle"])
+    assert res.exit_code == 2 and "meow: error:" in res.stderr and "mode" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = runner.invoke(app, ["memo", "--model", str(model_dir), "--facts", str(tmp_path / "missing.jsonl")])
+    assert res.exit_code == 2 and "no such file" in res.stderr
+
+
+def test_bench_memo_cli_writes_json(model_dir, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "memo", "--model", str(model_dir), "--n-facts", "2", "--n-texts", "2",
+                              "--max-new-tokens", "8", "--threads", "1", "--device", "cpu", "--json",
+                              "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    for key in ("reference_windows_per_s", "batched_windows_per_s", "speedup", "agreement", "mean_abs_diff",
+                "model", "device", "n_windows", "batch_size", "torch_version"):
+        assert key in data
+    assert data["n_texts"] == 4 and data["reference_n_windows"] == data["n_windows"] > 10
+    assert data["speedup"] == pytest.approx(data["batched_windows_per_s"] / data["reference_windows_per_s"])
+    assert 0.0 <= data["agreement"] <= 1.0 and data["mean_abs_diff"] >= 0.0
+    assert data["agreement"] >= 0.9  # the engines decode identically on this model (see test_memo_engines)
+    written = json.loads((tmp_path / next(p.name for p in tmp_path.iterdir())).read_text())
+    assert written["n_windows"] == data["n_windows"]
