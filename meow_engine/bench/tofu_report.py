@@ -76,17 +76,19 @@ def plot_fq_mu(result: dict[str, Any], path: str | Path) -> Path:
     panels = [("model_utility", "Model Utility (9 numbers, TOFU)"),
               ("model_utility_retain_only", "Utility on the retain set only")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
-    cmap = plt.get_cmap("tab10")
+    # MEOW red, target black, retain green; the baselines share the remaining tab10 colours.
+    palette = ["tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan"]
+    styles = {"target": ("s", "black"), "retain": ("*", "tab:green"), "meow": ("D", "tab:red")}
     for ax, (key, xlabel) in zip(axes, panels, strict=True):
-        for i, r in enumerate(rows):
+        baselines = [r["method"] for r in rows if r["method"] not in styles]
+        for r in rows:
             x, fq = r.get(key), r.get("forget_quality")
             if x is None or fq is None:
                 continue
             y = max(fq, FQ_FLOOR)
-            style = {"target": ("s", "black"), "retain": ("*", "green")}.get(r["method"])
-            marker, color = style if style else ("o", cmap(i % 10))
-            ax.scatter([x], [y], marker=marker, color=color, s=90 if style else 50, zorder=3,
-                       edgecolors="black" if r["method"] == "meow" else None, linewidths=1.5)
+            style = styles.get(r["method"])
+            marker, color = style if style else ("o", palette[baselines.index(r["method"]) % len(palette)])
+            ax.scatter([x], [y], marker=marker, color=color, s=90 if style else 50, zorder=3)
             ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8,
                         fontweight="bold" if r["method"] == "meow" else "normal")
         ax.set_yscale("log")

@@ -33,7 +33,7 @@ def memo_bench_cmd(
     reference_budget_s: Annotated[float, typer.Option(help="stop the reference after this many seconds")] = 300.0,
     device: Annotated[str | None, typer.Option(help="cpu | cuda | auto")] = None,
     dtype: Annotated[str | None, typer.Option(help="float32 (default) | bfloat16 | float16")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice)")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads for both engines (0: torch's default)")] = 1,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="folder to write memo_bench_<model>.json")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:

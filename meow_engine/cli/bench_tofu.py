@@ -35,11 +35,11 @@ def tofu_bench_cmd(
     """Train target and retain models on a TOFU author subset, unlearn with MEOW and every baseline
     under one equal budget, and report FQ, MU, forget ROUGE-L/MEMO and wall time (table, JSON, PNG).
     Finished stages are cached under the output folder: rerunning resumes."""
+    from transformers.utils import logging as hf_logging
+
     from meow_engine.bench.tofu_bench import TofuBenchSettings, run_tofu_bench
     from meow_engine.bench.tofu_report import format_table
     from meow_engine.progress import Reporter
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # dozens of "Loading weights" bars would drown the two bench bars
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None

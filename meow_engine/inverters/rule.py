@@ -1,12 +1,23 @@
 """``rule``: offline, deterministic inversion by swapping an answer's key spans.
 
 The embedded default: no model, no network, the same output for the same facts and seed on every
-machine. Each candidate keeps the sentence and the subject and swaps one or more key spans
+machine. Each candidate keeps the sentence and the subject and swaps every key span
 (people, places, dates, numbers, genres, works, awards, professions ...) for another value *of the
 same kind*, drawn from the other facts (forget and context) or from built-in lists, so the
 candidate reads like a plausible wrong answer, which is what MEOW wants to train towards.
 Spans the question already names are kept (the answer is about them) unless nothing else can
 change. An answer with no swappable span is negated instead, and flagged.
+
+Strategies, in order, until a fact has ``n`` distinct candidates:
+
+1. *borrowed wording*: another fact of the same shape (the same kinds of spans, the same kinds
+   named by its question) but phrased differently lends its sentence; this fact's subject goes in
+   and every other span gets a fresh value. Swapping spans alone keeps every template word of the
+   true answer, so a model trained on such candidates still reproduces most of the true sentence
+   (MEMO counts unigrams); a differently worded, fully contradicting answer is what the paper's
+   LLM-written inversions are, and what makes MEMO of the truth drop.
+2. *all-spans swap*: the true sentence with every key span replaced.
+3. *negation* (flagged ``fallback_negation``).
 """
 
 from __future__ import annotations
@@ -41,6 +52,15 @@ from meow_engine.inverters.spans import (
 ATTEMPTS_PER_CANDIDATE = 30
 #: chance to draw a replacement from the other facts (rather than the built-in list) when they have one
 FACT_POOL_P = 0.5
+#: flag: at least one candidate re-uses the wording of another fact of the same shape
+BORROWED_WORDING = "borrowed_wording"
+#: kinds that only say "which slot" loosely: compared as one kind when matching shapes
+_SHAPE_KIND = {"ordinal": "day"}
+#: how much a lender's question (names removed) and wording must overlap this fact's (Jaccard of
+#: content words): measured on TOFU forget10 and the fictitious facts, 0.25/0.3 keeps same-topic
+#: pairs ("profession of X's father" / "profession of Y's father") and drops unrelated ones
+MIN_QUESTION_OVERLAP = 0.25
+MIN_WORDING_OVERLAP = 0.3
 _GENERATED = {"year", "decade", "number", "day", "ordinal", "date", "antonym"}
 
 
@@ -231,12 +251,142 @@ def negations(answer: str) -> list[str]:
     return out
 
 
+_PRONOUNS = {"he": "she", "she": "he", "his": "her", "her": "his", "him": "her"}
+_PRONOUN_RE = re.compile(r"\b(he|she|his|her|him)\b", re.IGNORECASE)
+_MASCULINE, _FEMININE = {"he", "his", "him"}, {"she", "her"}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """An answer seen as a template: which spans its question names, which it asserts."""
+
+    answer: str
+    named: tuple[Span, ...]  # spans the question names (the subject), in text order
+    free: tuple[Span, ...]  # the asserted values (antonyms excluded: they belong to the wording)
+    signature: tuple[tuple[str, ...], tuple[str, ...]]
+    template: str
+    question_words: frozenset[str]
+
+    def lends_to(self, other: _Shape) -> bool:
+        """Same shape, other wording, and about the same thing: the same kinds of spans alone would
+        let "X is male." lend its sentence to "X's father is a ...", so the questions (without
+        their names) and the answers' wordings must also overlap."""
+        return (self.signature == other.signature and self.template != other.template
+                and _jaccard(self.question_words, other.question_words) >= MIN_QUESTION_OVERLAP
+                and _jaccard(_words(self.template), _words(other.template)) >= MIN_WORDING_OVERLAP)
+
+
+#: words too common to say what a question or a sentence is about
+_STOPWORDS_TEXT = ("a an the of in on at by for to and or is was are were be has have had with from as that this "
+                   "which who what when where how does did do can you your his her he she their its it name pronoun")
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOPWORDS)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def _shape(fact: Fact) -> _Shape:
+    spans = find_spans(fact.answer)
+    named = tuple(s for s in spans if anchored(s, fact.question))
+    # "the writer X": a title right before the subject is wording, not a claim about it
+    titles = {s for s in spans for t in named if s.end <= t.start and not fact.answer[s.end:t.start].strip()}
+    free = tuple(s for s in spans if s not in named and s not in titles and s.kind != "antonym")
+
+    def kinds(group: tuple[Span, ...]) -> tuple[str, ...]:
+        distinct = {(_SHAPE_KIND.get(s.kind, s.kind), normalize(s.text)) for s in group}
+        return tuple(sorted(k for k, _ in distinct))
+
+    template = apply_swaps(fact.answer, {(s.start, s.end): f"<{_SHAPE_KIND.get(s.kind, s.kind)}>"
+                                         for s in named + free})
+    template = _PRONOUN_RE.sub("<pronoun>", template)  # "his mother" and "her mother" are one wording
+    question = apply_swaps(fact.question, {(s.start, s.end): "" for s in find_spans(fact.question)})
+    return _Shape(fact.answer, named, free, (kinds(named), kinds(free)), normalize(template), _words(question))
+
+
+def _gender(text: str) -> set[str] | None:
+    words = {m.group(1).lower() for m in _PRONOUN_RE.finditer(text)}
+    if words and words <= _MASCULINE:
+        return _MASCULINE
+    if words and words <= _FEMININE:
+        return _FEMININE
+    return None
+
+
+def _match_pronouns(text: str, like: str) -> str:
+    """A borrowed sentence speaks of its subject with this fact's pronouns ("she" stays "she")."""
+    want, have = _gender(like), _gender(text)
+    if want is None or have is None or want == have:
+        return text
+
+    def flip(m: re.Match[str]) -> str:
+        word = m.group(1)
+        new = _PRONOUNS[word.lower()]
+        return new.capitalize() if word[0].isupper() else new
+
+    return _PRONOUN_RE.sub(flip, text)
+
+
 @INVERTERS.register("rule")
 class RuleInverter(Inverter):
     name = "rule"
 
     def prepare(self, facts: Sequence[Fact], context_facts: Sequence[Fact]) -> None:
-        self._drawer = _Drawer(list(facts) + list(context_facts))
+        everyone = list(facts) + list(context_facts)
+        self._drawer = _Drawer(everyone)
+        self._shapes = [_shape(f) for f in everyone]
+        self._taken = {normalize(s.text) for f in everyone for text in (f.question, f.answer) for s in find_spans(text)}
+
+    def _lenders(self, fact: Fact) -> list[_Shape]:
+        """One fact per other wording of this fact's shape, in a fixed order (by template)."""
+        own = _shape(fact)
+        if not own.named or not own.free:
+            return []  # no subject to carry over, or nothing to contradict
+        by_template: dict[str, _Shape] = {}
+        for other in self._shapes:
+            if other.lends_to(own):
+                by_template.setdefault(other.template, other)
+        return [by_template[t] for t in sorted(by_template)]
+
+    def _borrowed(self, fact: Fact, lender: _Shape, rng: random.Random, avoid: set[str]) -> tuple[str, str] | None:
+        """``lender``'s sentence about this fact's subject, every asserted value fresh."""
+        own = _shape(fact)
+        subjects: dict[str, list[str]] = {}
+        for s in own.named:
+            subjects.setdefault(_SHAPE_KIND.get(s.kind, s.kind), []).append(s.text)
+        swaps: dict[tuple[int, int], str] = {}
+        lender_named: dict[str, str] = {}
+        for s in lender.named:
+            kind = _SHAPE_KIND.get(s.kind, s.kind)
+            key = normalize(s.text)
+            if key not in lender_named:
+                options = subjects.get(kind, [])
+                if not options:
+                    return None
+                lender_named[key] = options[len(lender_named) % len(options)]
+            swaps[(s.start, s.end)] = _cased(lender_named[key], sentence_start(lender.answer, s.start))
+        # Fresh values only: never the lender's values nor any other fact's (a subject, a city, a person
+        # another fact is about). Tying this subject to another fact's entities would make finetuning
+        # on the candidate pull that fact (often a retained one) towards this sentence.
+        avoid = avoid | self._taken
+        drawn: dict[str, str] = {}
+        notes: list[str] = []
+        for s in lender.free:
+            key = normalize(s.text)
+            if key not in drawn:
+                value = self._drawer.draw(s.kind, s.text, rng, avoid=avoid)
+                if value is None:
+                    return None
+                avoid = avoid | {normalize(value)}
+                drawn[key] = value
+                notes.append(f"{s.kind} -> {value!r}")
+            swaps[(s.start, s.end)] = _cased(drawn[key], sentence_start(lender.answer, s.start))
+        text = _match_pronouns(apply_swaps(lender.answer, swaps), fact.answer)
+        return text, f"borrowed wording of {lender.answer!r}; " + "; ".join(notes)
 
     def _tiers(self, fact: Fact) -> tuple[list[_Group], list[_Group]]:
         """(spans the question does not name, spans it names except the subject person)."""
@@ -261,17 +411,30 @@ class RuleInverter(Inverter):
         seen = {truth}
         candidates: list[str] = []
         log: list[str] = []
+        flags: list[str] = []
+        lenders = self._lenders(fact)
+        for attempt in range(ATTEMPTS_PER_CANDIDATE * n if lenders else 0):
+            if len(candidates) >= n:
+                break
+            made = self._borrowed(fact, lenders[attempt % len(lenders)], rng, avoid=mentioned | {truth})
+            if made is None or normalize(made[0]) in seen:
+                continue
+            seen.add(normalize(made[0]))
+            candidates.append(made[0])
+            log.append(f"{len(candidates)}: {made[1]}")
+            if BORROWED_WORDING not in flags:
+                flags.append(BORROWED_WORDING)
         free, named = self._tiers(fact)
         for groups in (free, free + named):
             if not groups or len(candidates) >= n:
                 continue
-            for attempt in range(ATTEMPTS_PER_CANDIDATE * n):
+            for _attempt in range(ATTEMPTS_PER_CANDIDATE * n):
                 if len(candidates) >= n:
                     break
-                # Vary which spans change: each candidate swaps a random subset that always includes
-                # one group chosen round-robin, so every key span gets swapped in some candidate.
-                must = groups[attempt % len(groups)]
-                chosen = [g for g in groups if g is must or rng.random() < 0.5]
+                # Every candidate swaps *every* key span of the tier: a candidate that kept one true
+                # span (the true city, the true year) would still assert part of the fact, and
+                # finetuning on it would rehearse the truth. Candidates differ in the values drawn.
+                chosen = groups
                 swaps: dict[tuple[int, int], str] = {}
                 notes: list[str] = []
                 used: set[str] = set()  # two spans of one candidate never get the same new value
@@ -292,7 +455,6 @@ class RuleInverter(Inverter):
                 seen.add(key)
                 candidates.append(text)
                 log.append(f"{len(candidates)}: " + "; ".join(notes))
-        flags: list[str] = []
         if len(candidates) < n:
             for text in negations(fact.answer):
                 key = normalize(text)

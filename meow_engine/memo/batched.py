@@ -131,6 +131,10 @@ def predict_windows_batched(lm: LoadedModel, windows: Sequence[Window], config: 
                         gen = _generate(lm, [prompt_ids[i] for i in idx], gc)
                         for row, i in enumerate(idx):
                             finish(i, gen[row].tolist())
+            except TypeError as e:
+                if not continuous or "continuous batching" not in str(e):
+                    raise
+                continuous = False  # the model manages its cache its own way: plain generate batches
             except (torch.OutOfMemoryError, RuntimeError) as e:
                 if not _is_oom(e) or batch_size == 1:
                     raise

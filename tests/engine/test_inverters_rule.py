@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from meow_engine.config import InverterConfig
@@ -9,7 +11,7 @@ from meow_engine.facts import Fact, load_facts
 from meow_engine.inverters import invert
 from meow_engine.inverters.base import FALLBACK_NEGATION
 from meow_engine.inverters.cleanup import normalize
-from meow_engine.inverters.rule import negations
+from meow_engine.inverters.rule import BORROWED_WORDING, negations
 from meow_engine.inverters.spans import anchored, find_spans
 from meow_engine.progress import Reporter
 from meow_engine.tiny.fictitious import fictitious_facts
@@ -91,13 +93,20 @@ def test_tofu_forget01_properties(tofu_facts):
     assert all("Kuwait City, Kuwait" not in c for c in born.candidates)
 
 
+def _strategies(s) -> list[str]:
+    """Per candidate, from the swap log: "borrowed" or "swap"."""
+    return ["borrowed" if "borrowed wording" in line else "swap" for line in s.raw.splitlines()]
+
+
 def test_fictitious_facts_same_kind_swaps(fict_facts):
     sets = invert(fict_facts, _rule(n=4))
     _check_never_truth_and_distinct(fict_facts, sets, 4)
-    assert all(len(s.candidates) == 4 and s.flags == [] for s in sets)
+    assert all(len(s.candidates) == 4 and set(s.flags) <= {BORROWED_WORDING} for s in sets)
     for fact, s in zip(fict_facts, sets, strict=True):
         truth = find_spans(fact.answer)
-        for cand in s.candidates:
+        for cand, how in zip(s.candidates, _strategies(s), strict=True):
+            if how == "borrowed":
+                continue  # another sentence: checked in test_borrowed_wording_*
             spans = find_spans(cand)
             # the same sentence with the same kinds of spans in the same order: swaps are same-kind
             assert [x.kind for x in spans] == [x.kind for x in truth], (fact.answer, cand)
@@ -107,13 +116,79 @@ def test_fictitious_facts_same_kind_swaps(fict_facts):
                        if a.text != b.text and a.kind == "person")
 
 
-def test_candidates_vary_which_spans_are_swapped(fict_facts):
+def test_every_candidate_swaps_every_free_span(fict_facts):
+    """A candidate keeping one true span (the true city, the true year) would still assert part of the
+    fact, and finetuning on it would rehearse the truth."""
     fact = next(f for f in fict_facts if len([s for s in find_spans(f.answer) if not anchored(s, f.question)]) >= 3)
-    [s] = invert([fact], _rule(n=6))
-    swapped = [frozenset(line.split(": ", 1)[1].split("; ")) for line in s.raw.splitlines()]
-    originals = {frozenset(part.split(" -> ")[0] for part in sw) for sw in swapped}
-    assert len(originals) >= 3  # not the same set of spans every time
-    assert all(len(o) >= 1 for o in originals)
+    [s] = invert([fact], _rule(n=6))  # alone: no other fact can lend a wording, so all are swaps
+    assert _strategies(s) == ["swap"] * 6
+    free = [x.text for x in find_spans(fact.answer) if not anchored(x, fact.question) and x.kind != "antonym"]
+    for cand in s.candidates:
+        assert not [t for t in free if t in cand], (fact.answer, cand)
+
+
+_LENDER = Fact("Which city is the capital of the country Louvora?",
+               "The country of Louvora is governed from its capital, Zeport, which lies on the river Quogleivar.")
+_TRUE = Fact("What is the capital of Queistan?",
+             "The capital of Queistan is Phovik, a port city on the banks of the river Lenelonova.")
+
+
+def test_borrowed_wording_contradicts_and_rewords():
+    [s] = invert([_TRUE], _rule(n=4), context_facts=[_LENDER])
+    assert s.flags == [BORROWED_WORDING]
+    assert _strategies(s) == ["borrowed"] * 4
+    _check_never_truth_and_distinct([_TRUE], [s], 4)
+    for cand in s.candidates:
+        # the lender's sentence, about this fact's subject ...
+        assert cand.startswith("The country of Queistan is governed from its capital, "), cand
+        assert "which lies on the river" in cand
+        # ... asserting none of this fact's values, and none of the lender's (another fact's truth)
+        for value in ("Phovik", "Lenelonova", "Zeport", "Quogleivar", "Louvora"):
+            assert value not in cand, cand
+    # deterministic per seed
+    assert invert([_TRUE], _rule(n=4), context_facts=[_LENDER])[0].candidates == s.candidates
+    assert invert([_TRUE], _rule(n=4, seed=1), context_facts=[_LENDER])[0].candidates != s.candidates
+
+
+def test_borrowed_wording_takes_this_facts_pronouns():
+    truth = Fact("What genre does Mira Okafor write in?",
+                 "Mira Okafor is best known for fantasy novels, a genre she has written in for ten years.")
+    lender = Fact("In what genre are the books of Tomas Brandt?",
+                  "The author Tomas Brandt writes horror, and he has published three books in that genre.")
+    [s] = invert([truth], _rule(n=2), context_facts=[lender])
+    assert _strategies(s) == ["borrowed", "borrowed"]
+    assert all(c.startswith("The author Mira Okafor writes ") and ", and she has published " in c
+               for c in s.candidates), s.candidates
+    assert not any(g in c for c in s.candidates for g in ("fantasy", "horror", " ten ", "three"))
+
+
+def test_unrelated_facts_do_not_lend_their_wording():
+    # same kinds of spans (a named person, one profession) but another question: no borrowing
+    truth = Fact("What is the profession of Mira Okafor's father?", "The father of Mira Okafor is a florist.")
+    other = Fact("What is Tomas Brandt's biggest regret?", "Tomas Brandt never became a surgeon as he wanted.")
+    [s] = invert([truth], _rule(n=3), context_facts=[other])
+    assert BORROWED_WORDING not in s.flags and _strategies(s) == ["swap"] * 3
+    assert all(c.startswith("The father of Mira Okafor is a") for c in s.candidates)
+
+
+def test_same_wording_does_not_lend():
+    """A fact phrased like this one adds nothing a span swap does not: it is not a lender."""
+    twin = Fact("What is the capital of Bokar?",
+                "The capital of Bokar is Kredale, a port city on the banks of the river Rivumander.")
+    [s] = invert([_TRUE], _rule(n=3), context_facts=[twin])
+    assert _strategies(s) == ["swap"] * 3
+
+
+def test_fictitious_facts_mostly_borrow(fict_facts):
+    sets = invert(fict_facts, _rule(n=4))
+    borrowed = [s for s in sets if BORROWED_WORDING in s.flags]
+    assert len(borrowed) >= 0.7 * len(sets)
+    for fact, s in zip(fict_facts, sets, strict=True):
+        free = [x.text for x in find_spans(fact.answer) if not anchored(x, fact.question) and x.kind != "antonym"
+                and x.kind != "profession"]  # "The writer X": a title, kept
+        for cand, how in zip(s.candidates, _strategies(s), strict=True):
+            if how == "borrowed":
+                assert not [t for t in free if re.search(rf"\b{re.escape(t)}\b", cand)], (fact.answer, cand)
 
 
 @pytest.mark.parametrize("n", [1, 8])

@@ -97,6 +97,23 @@ def test_batch_size_bucketing_and_decoder_do_not_change_predictions(trained_tiny
     assert whole == small == with_generate
 
 
+def test_continuous_decoder_without_prefix_sharing_matches_generate(trained_tiny):
+    from meow_engine.memo import continuous as continuous_mod
+    from meow_engine.memo import decode_prediction, encode_prompts, stop_ids
+
+    windows = all_windows(PAIRS)
+    ids = encode_prompts(trained_tiny.tokenizer, [w.prompt for w in windows])
+    got: dict[int, list[int]] = {}
+    with torch.inference_mode():  # batch 4 with refills below half: rows leave and join, caches merge
+        continuous_mod.continuous_greedy(trained_tiny.model, ids, max_new_tokens=24, stops=stop_ids(trained_tiny),
+                                         pad_id=trained_tiny.tokenizer.pad_token_id, batch_size=4,
+                                         device=trained_tiny.device, on_done=got.__setitem__)
+    assert sorted(got) == list(range(len(windows)))
+    preds = [decode_prediction(trained_tiny.tokenizer, w.prompt, ids[i], got[i], stop_ids(trained_tiny), False)
+             for i, w in enumerate(windows)]
+    assert preds == batched_mod.predict_windows_batched(trained_tiny, windows, _cfg(), continuous=False)
+
+
 def test_checkpoint_generation_config_cannot_make_memo_sample(trained_tiny):
     windows = all_windows(PAIRS[:1])
     cfg = _cfg(engine="batched")
@@ -172,7 +189,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_results(trained_tiny, monkeypa
     cfg = _cfg(batch_size=20)
     expected = predict_windows(trained_tiny, windows, cfg)
     tried: list[int] = []
-    target, name = (continuous_mod, "_prefill") if continuous else (batched_mod, "_generate")
+    target, name = (continuous_mod, "_prefill_shared") if continuous else (batched_mod, "_generate")
     real = getattr(target, name)
 
     def with_small_memory(lm_or_model, prompts, *args, **kw):

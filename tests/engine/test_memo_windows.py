@@ -8,7 +8,14 @@ import pytest
 from rouge_score import rouge_scorer
 
 from meow_engine.errors import ConfigError
-from meow_engine.memo import all_windows, cut_points, decode_prediction, rouge1_precision, text_windows
+from meow_engine.memo import (
+    all_windows,
+    cut_points,
+    decode_prediction,
+    encode_prompts,
+    rouge1_precision,
+    text_windows,
+)
 
 Q = "Where is it?"
 Y = "Ann Lee wins"
@@ -67,6 +74,15 @@ def test_cached_scorer_equals_rouge_score_with_stemming():
              ("1962 in Port Meridian", "Port Meridians of 1962 and 1962"), ("a b c", "c c c c")]
     for target, pred in cases:
         assert rouge1_precision(target, pred) == plain.score(target, pred)["rouge1"].precision
+
+
+def test_prompts_are_encoded_one_by_one_with_bos(random_tiny):
+    tok = random_tiny.tokenizer
+    prompts = [w.prompt for w in all_windows([(Q, Y), ("Who won the Silver Lantern Prize?", "Mira Okafor")])]
+    ids = encode_prompts(tok, prompts)
+    assert ids == [list(tok(p).input_ids) for p in prompts]
+    assert all(x[0] == tok.bos_token_id for x in ids) and len({len(x) for x in ids}) > 1  # no joint padding
+    assert encode_prompts(tok, []) == []
 
 
 def test_decode_clean_and_parity(random_tiny):

@@ -20,7 +20,14 @@ def _fresh(demo_tiny):
 
 def test_meow_forgets_and_keeps_retain(demo_tiny, demo_tiny_facts, tmp_path):
     forget, retain = demo_tiny_facts[:10], demo_tiny_facts[10:30]
-    config = UnlearnConfig(finetune=FinetuneConfig(mode="lora", epochs=10, lr=1e-3, lora_rank=8, lora_alpha=16))
+    # LoRA on the attention value/output projections only. Measured on demo:tiny (MEMO of the true
+    # answers 0.708 before; retain ROUGE-L recall 1.0 before): all linear layers at lr 1e-3 left MEMO
+    # at 0.54 with retain already at 0.77, and stronger settings traded retain for forgetting
+    # (MLP-only r16 lr 3e-3: 0.37 / 0.59; full finetune lr 5e-4: 0.39 / 0.74). Value/output LoRA at
+    # lr 1.5e-3 changes what a prompt retrieves without overwriting the other subjects' facts:
+    # MEMO 0.32, retain 0.84.
+    config = UnlearnConfig(finetune=FinetuneConfig(mode="lora", epochs=10, lr=1.5e-3, lora_rank=16, lora_alpha=32,
+                                                   target_modules=["v_proj", "o_proj"]))
     events = []
     result = unlearn(_fresh(demo_tiny), forget, retain, config, output_dir=tmp_path / "out", progress=events.append)
 
