@@ -31,7 +31,7 @@ from meow_engine.progress import NULL_REPORTER, Reporter
 
 #: CPU batches beyond this stop paying off (the matmuls are already wide) and cost memory other
 #: processes may need; continuous batching keeps a large batch full, so it may be large.
-CPU_MAX_BATCH = 256
+CPU_MAX_BATCH = 1024
 GPU_MAX_BATCH = 1024
 
 

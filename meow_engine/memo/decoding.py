@@ -26,6 +26,15 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
     """
     if not prompts:
         return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        # The Rust tokenizer directly: transformers' per-encoding Python conversion costs more than
+        # the tokenisation itself. Checked against the full ``tokenizer(...)`` path on a sample so a
+        # tokenizer whose Python wrapper adds anything (BOS logic, normalisation) falls back.
+        fast = [enc.ids for enc in backend.encode_batch(list(prompts), add_special_tokens=True)]
+        sample = range(0, len(prompts), max(1, len(prompts) // 4))
+        if all(fast[i] == list(tokenizer(prompts[i]).input_ids) for i in sample):
+            return fast
     return [list(ids) for ids in tokenizer(list(prompts)).input_ids]
 
 
