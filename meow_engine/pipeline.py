@@ -44,25 +44,35 @@ def _mean(xs: Sequence[float]) -> float | None:
     return float(fmean(xs)) if xs else None
 
 
-def audit(lm: LoadedModel, facts: Sequence[Fact], config: UnlearnConfig, reporter: Reporter,
-          with_memo: bool = True, stage: str = "audit") -> dict[str, list]:
-    """MEMO of the true answers and greedy ROUGE-L recall, per fact."""
-    from meow_engine.generation import rouge_l_audit
-    from meow_engine.memo import compute_memo
+def audit(lm: LoadedModel, forget: Sequence[Fact], retain: Sequence[Fact], holdout: Sequence[Fact] | None,
+          config: UnlearnConfig, reporter: Reporter, stage: str) -> tuple[list[float], dict]:
+    """MEMO of the true answers plus one ``probe_model`` pass (greedy ROUGE-L, answer probability,
+    paraphrase probes, Min-K%++ membership vs held-out facts, retain probes), per fact.
 
-    out: dict[str, list] = {"memo": [], "rougeL": [], "generation": []}
-    if not facts:
-        return out
+    The probe is the single place generations are made, so the per-fact numbers of the result and
+    the oracle-free report come from the same run.
+    """
+    from meow_engine.memo import compute_memo
+    from meow_engine.metrics.report import ReportOptions, probe_model
+
     reporter.emit(stage, 0, 2)
-    if with_memo:
-        memo = compute_memo(lm, facts, config.memo, reporter=reporter)
-        out["memo"] = [f.memo for f in memo.facts]
+    memo = [f.memo for f in compute_memo(lm, forget, config.memo, reporter=reporter).facts]
     reporter.check_stop()
     reporter.emit(stage, 1, 2)
-    gens, scores = rouge_l_audit(lm, [f.question for f in facts], [f.answer for f in facts])
-    out["rougeL"], out["generation"] = scores, gens
+    probe = probe_model(lm, forget, holdout_facts=holdout or None, retain_facts=retain or None,
+                        options=ReportOptions(max_new_tokens=config.memo.max_new_tokens))
     reporter.emit(stage, 2, 2)
-    return out
+    return memo, probe
+
+
+def _items(probe: dict, block: str, key: str) -> list:
+    return list(probe.get(block, {}).get("items", {}).get(key, []))
+
+
+def _without_items(probe: dict) -> dict:
+    """The probe's headline numbers only: per-fact values already live in ``UnlearnResult.facts``."""
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "items"} if isinstance(v, dict) else v)
+            for k, v in probe.items()}
 
 
 def unlearn(
@@ -102,13 +112,14 @@ def unlearn(
             lm = replace(lm, prompt_format=resolve_format(lm.tokenizer, config.prompt_format))
 
     reports = [FactReport(index=i, id=f.id, question=f.question, answer=f.answer) for i, f in enumerate(forget_facts)]
-    before_f: dict[str, list] = {"memo": [], "rougeL": []}
-    before_r: dict[str, list] = {"memo": [], "rougeL": []}
+    memo_before: list[float] = []
+    probe_before: dict = {}
     if config.audit:
         with timer.stage("audit_before"):
-            before_f = audit(lm, forget_facts, config, reporter, stage="audit_before")
-            before_r = audit(lm, retain_facts, config, reporter, with_memo=False, stage="audit_before_retain")
-        for r, m, s, g in zip(reports, before_f["memo"], before_f["rougeL"], before_f["generation"], strict=True):
+            memo_before, probe_before = audit(lm, forget_facts, retain_facts, holdout_facts, config, reporter,
+                                              "audit_before")
+        for r, m, s, g in zip(reports, memo_before, _items(probe_before, "forget", "rougeL"),
+                              _items(probe_before, "forget", "generation"), strict=True):
             r.memo_before, r.rougeL_before, r.generation_before = m, s, g
     reporter.check_stop()
 
@@ -125,28 +136,30 @@ def unlearn(
         raise StopRequested("stop requested during finetune")
     after_lm = replace(lm, model=ft.model)
 
-    after_f: dict[str, list] = {"memo": [], "rougeL": []}
-    after_r: dict[str, list] = {"memo": [], "rougeL": []}
-    if config.audit:
-        with timer.stage("audit_after"):
-            after_f = audit(after_lm, forget_facts, config, reporter, stage="audit_after")
-            after_r = audit(after_lm, retain_facts, config, reporter, with_memo=False, stage="audit_after_retain")
-        for r, m, s, g in zip(reports, after_f["memo"], after_f["rougeL"], after_f["generation"], strict=True):
-            r.memo_after, r.rougeL_after, r.generation_after = m, s, g
-
+    memo_after: list[float] = []
+    probe_after: dict = {}
     report: dict = {}
     if config.audit:
-        with timer.stage("report"):
-            report = _report(after_lm, lm, forget_facts, retain_facts, holdout_facts, before_r, after_r)
+        from meow_engine.metrics.report import report_deltas
+
+        with timer.stage("audit_after"):
+            memo_after, probe_after = audit(after_lm, forget_facts, retain_facts, holdout_facts, config, reporter,
+                                            "audit_after")
+        for r, m, s, g in zip(reports, memo_after, _items(probe_after, "forget", "rougeL"),
+                              _items(probe_after, "forget", "generation"), strict=True):
+            r.memo_after, r.rougeL_after, r.generation_after = m, s, g
+        report = {"before": _without_items(probe_before), "after": _without_items(probe_after),
+                  "delta": report_deltas(probe_before, probe_after)}
+        report["delta"]["forget_memo"] = _mean(memo_after) - _mean(memo_before)  # type: ignore[operator]
 
     return UnlearnResult(
         method=config.method,
         model=lm.ref,
-        forget=SetSummary(n_facts=len(forget_facts), memo_before=_mean(before_f["memo"]),
-                          memo_after=_mean(after_f["memo"]), rougeL_before=_mean(before_f["rougeL"]),
-                          rougeL_after=_mean(after_f["rougeL"])),
-        retain=SetSummary(n_facts=len(retain_facts), rougeL_before=_mean(before_r["rougeL"]),
-                          rougeL_after=_mean(after_r["rougeL"])) if retain_facts else None,
+        forget=SetSummary(n_facts=len(forget_facts), memo_before=_mean(memo_before), memo_after=_mean(memo_after),
+                          rougeL_before=_mean(_items(probe_before, "forget", "rougeL")),
+                          rougeL_after=_mean(_items(probe_after, "forget", "rougeL"))),
+        retain=SetSummary(n_facts=len(retain_facts), rougeL_before=_mean(_items(probe_before, "retain", "rougeL")),
+                          rougeL_after=_mean(_items(probe_after, "retain", "rougeL"))) if retain_facts else None,
         facts=reports,
         report=report,
         training={"steps": ft.steps, "losses": ft.losses, "seconds": ft.seconds, "stopped": ft.stopped,
@@ -189,15 +202,3 @@ def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], conf
             for j in training_rows(chosen, config.selection.rows_per_qa):
                 rows.append(TrainRow(forget[s.fact_index].question, s.candidates[j]))
     return rows
-
-
-def _report(after_lm: LoadedModel, before_lm: LoadedModel, forget: list[Fact], retain: list[Fact],
-            holdout: Sequence[Fact] | None, before_r: dict, after_r: dict) -> dict:
-    """Oracle-free evidence: membership AUC vs held-out facts, paraphrase probes, utility deltas."""
-    try:
-        from meow_engine.metrics.report import forgetting_report
-    except ModuleNotFoundError:
-        return {}
-    return forgetting_report(after_lm, forget, holdout_facts=holdout, retain_facts=retain or None,
-                             before={"retain_rougeL": before_r.get("rougeL"),
-                                     "retain_rougeL_after": after_r.get("rougeL")})

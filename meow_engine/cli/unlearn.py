@@ -20,6 +20,7 @@ def unlearn_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="model folder or a name load_model knows")],
     facts: Annotated[Path, typer.Option("--facts", "-f", help="facts to forget (JSON / JSON Lines)")],
     retain: Annotated[Path | None, typer.Option("--retain", "-r", help="retain facts used as utility probes")] = None,
+    holdout: Annotated[Path | None, typer.Option(help="facts the model never saw: Min-K%++ membership AUC")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="where to write the adapter/model")] = None,
     method: Annotated[str, typer.Option(help="meow or a baseline: ga gd kl npo npo_gd idk dpo simnpo")] = "meow",
     inverter: Annotated[str, typer.Option(help="rule | openai | hf | given")] = "rule",
@@ -63,7 +64,8 @@ def unlearn_cmd(
     retain_facts = load_facts(retain) if retain else None
     out_dir = out or Path("runs") / f"unlearn-{method}"
     with progress_bars(not as_json) as cb:
-        result = unlearn(model, forget, retain_facts, cfg, output_dir=out_dir, progress=cb)
+        result = unlearn(model, forget, retain_facts, cfg, output_dir=out_dir, progress=cb,
+                         holdout_facts=load_facts(holdout) if holdout else None)
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
@@ -73,6 +75,10 @@ def unlearn_cmd(
     if result.retain:
         r = result.retain
         typer.echo(f"retain ({r.n_facts} facts): ROUGE-L recall {r.rougeL_before:.3f} -> {r.rougeL_after:.3f}")
+    membership = result.report.get("after", {}).get("membership")
+    if membership:
+        before = result.report["before"]["membership"]["mink_pp_auc"]
+        typer.echo(f"Min-K%++ AUC forget vs held-out: {before:.3f} -> {membership['mink_pp_auc']:.3f} (0.5 = unseen)")
     if result.artifact:
         typer.echo(f"{result.artifact.kind} saved to {result.artifact.path}")
     typer.echo("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
