@@ -112,15 +112,22 @@ def unlearn(
             lm = replace(lm, prompt_format=resolve_format(lm.tokenizer, config.prompt_format))
 
     reports = [FactReport(index=i, id=f.id, question=f.question, answer=f.answer) for i, f in enumerate(forget_facts)]
-    memo_before: list[float] = []
-    probe_before: dict = {}
-    if config.audit:
-        with timer.stage("audit_before"):
-            memo_before, probe_before = audit(lm, forget_facts, retain_facts, holdout_facts, config, reporter,
-                                              "audit_before")
-        for r, m, s, g in zip(reports, memo_before, _items(probe_before, "forget", "rougeL"),
-                              _items(probe_before, "forget", "generation"), strict=True):
-            r.memo_before, r.rougeL_before, r.generation_before = m, s, g
+
+    def audited(model_now: LoadedModel, when: str) -> tuple[list[float], dict]:
+        """Audit ``model_now`` and copy its per-fact numbers into the reports' ``*_<when>`` fields."""
+        if not config.audit:
+            return [], {}
+        with timer.stage(f"audit_{when}"):
+            memo, probe = audit(model_now, forget_facts, retain_facts, holdout_facts, config, reporter,
+                                f"audit_{when}")
+        for r, m, score, gen in zip(reports, memo, _items(probe, "forget", "rougeL"),
+                                    _items(probe, "forget", "generation"), strict=True):
+            setattr(r, f"memo_{when}", m)
+            setattr(r, f"rougeL_{when}", score)
+            setattr(r, f"generation_{when}", gen)
+        return memo, probe
+
+    memo_before, probe_before = audited(lm, "before")
     reporter.check_stop()
 
     if method_cls.uses_inversions:
@@ -136,18 +143,11 @@ def unlearn(
         raise StopRequested("stop requested during finetune")
     after_lm = replace(lm, model=ft.model)
 
-    memo_after: list[float] = []
-    probe_after: dict = {}
+    memo_after, probe_after = audited(after_lm, "after")
     report: dict = {}
     if config.audit:
         from meow_engine.metrics.report import report_deltas
 
-        with timer.stage("audit_after"):
-            memo_after, probe_after = audit(after_lm, forget_facts, retain_facts, holdout_facts, config, reporter,
-                                            "audit_after")
-        for r, m, s, g in zip(reports, memo_after, _items(probe_after, "forget", "rougeL"),
-                              _items(probe_after, "forget", "generation"), strict=True):
-            r.memo_after, r.rougeL_after, r.generation_after = m, s, g
         report = {"before": _without_items(probe_before), "after": _without_items(probe_after),
                   "delta": report_deltas(probe_before, probe_after)}
         report["delta"]["forget_memo"] = _mean(memo_after) - _mean(memo_before)  # type: ignore[operator]

@@ -422,7 +422,8 @@ def run_tofu_bench(settings: TofuBenchSettings, reporter: Reporter | None = None
         "runtime": {"device": device or "auto", "threads": threads, "cpu_count": os.cpu_count(),
                     "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
                     "total_seconds_this_invocation": round(time.perf_counter() - t_start, 3),
-                    "stage_seconds": _stage_seconds(records)},
+                    "stage_seconds": _stage_seconds(records),
+                    "stage_seconds_total": round(sum(_stage_seconds(records).values()), 3)},
         "out_dir": str(store.root),
     }
     json_path = out_root / f"tofu-{preset.name}-seed{seed}.json"

@@ -88,10 +88,16 @@ def plot_fq_mu(result: dict[str, Any], path: str | Path) -> Path:
             y = max(fq, FQ_FLOOR)
             style = styles.get(r["method"])
             marker, color = style if style else ("o", palette[baselines.index(r["method"]) % len(palette)])
-            ax.scatter([x], [y], marker=marker, color=color, s=90 if style else 50, zorder=3)
-            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8,
+            if r["method"] == "target":  # hollow and large: a method that did not move stays visible on it
+                ax.scatter([x], [y], marker=marker, facecolors="none", edgecolors=color, s=160, linewidths=1.5,
+                           zorder=2)
+            else:
+                ax.scatter([x], [y], marker=marker, color=color, s=90 if style else 50, zorder=3)
+            below = r["method"] == "meow"
+            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(6, -11 if below else 4), fontsize=8,
                         fontweight="bold" if r["method"] == "meow" else "normal")
         ax.set_yscale("log")
+        ax.margins(x=0.08, y=0.12)  # room for the labels of the extreme points
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Forget Quality (KS p-value, log)")
         ax.axhline(0.05, color="grey", lw=0.8, ls="--")
