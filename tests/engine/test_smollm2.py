@@ -71,3 +71,23 @@ def test_mask_is_exact_with_the_smollm2_tokenizer(smollm2, fmt_name: str) -> Non
     for f in fictitious_facts(6, seed=1):
         assert_mask_exact(smollm2.tokenizer, fmt_name, f.question, f.answer)
     assert_mask_exact(smollm2.tokenizer, fmt_name, "What is 2+2?", "4")
+
+
+@pytest.mark.slow
+def test_memo_on_two_facts_separates_known_from_nonsense(smollm2) -> None:
+    """MEMO on the real pretrained model: a sentence it can complete scores above gibberish, and the
+    batched engine reproduces the one-window-at-a-time reference exactly on a few windows."""
+    from meow_engine.config import MemoConfig
+    from meow_engine.facts import Fact
+    from meow_engine.memo import compute_memo
+
+    facts = [
+        Fact("What is the capital of France?", "The capital of France is Paris."),
+        Fact("What is the capital of France?", "Plinth vorgle quastimar zebulon dwindle."),
+    ]
+    cfg = MemoConfig(max_new_tokens=24)
+    batched = compute_memo(smollm2, facts, cfg)
+    assert all(0.0 <= f.memo <= 1.0 for f in batched.facts)
+    assert batched.facts[0].memo > batched.facts[1].memo
+    reference = compute_memo(smollm2, facts[:1], cfg.model_copy(update={"engine": "reference"}))
+    assert reference.facts[0].memo == pytest.approx(batched.facts[0].memo, abs=1e-9)
