@@ -128,12 +128,13 @@ PRESETS: dict[str, TofuPreset] = {
         ),
         TofuPreset(
             name="smollm2-cpu",
-            description="SmolLM2-135M-Instruct on 3 TOFU authors (60 QA), forget = the last author; "
-                        "real-author/world-fact probes capped at 30 rows (CPU-sized)",
-            n_authors=3, n_forget_authors=1, base="smollm2-135m-instruct",
-            target_finetune=FinetuneConfig(mode="full", epochs=8, lr=1e-4, batch_size=8, warmup_ratio=0.1),
-            unlearn=FinetuneConfig(mode="lora", max_steps=20, lr=5e-4, batch_size=4, lora_rank=16, lora_alpha=32),
-            eval=EvalOptions(batch_size=16), ra_wf_size=30, device="cpu", threads=2,
+            description="SmolLM2-135M-Instruct on 2 TOFU authors (40 QA), forget = the last author; "
+                        "64-token generation, real-author/world-fact probes capped at 20 rows (CPU-sized)",
+            n_authors=2, n_forget_authors=1, base="smollm2-135m-instruct",
+            target_finetune=FinetuneConfig(mode="full", epochs=5, lr=1e-4, batch_size=8, warmup_ratio=0.1),
+            unlearn=FinetuneConfig(mode="lora", max_steps=10, lr=5e-4, batch_size=4, lora_rank=16, lora_alpha=32),
+            eval=EvalOptions(batch_size=16, generation="max_new_tokens", max_tokens=64), ra_wf_size=20,
+            memo=MemoConfig(max_new_tokens=64), device="cpu", threads=2,
         ),
     )
 }
