@@ -16,9 +16,10 @@ pytestmark = pytest.mark.slow
 # A small budget that still moves MEMO on the tiny model within seconds.
 FINETUNE = {"mode": "lora", "max_steps": 40, "lr": 1e-3, "lora_rank": 8, "batch_size": 4}
 MEMO = {"max_new_tokens": 48}
-# Caller-supplied inversions (inverter "given", as an external LLM would produce): on this tiny
-# model the offline rule inverter swaps one span per answer, and training on near-copies of the
-# answer does not lower its word-overlap MEMO, so the forgetting assertion uses real rewrites.
+# Caller-supplied inversions (inverter "given", as an external LLM would produce): this test model
+# knows only six facts, too few for the rule inverter to borrow other wordings from, and inversions
+# that keep the answer's sentence barely lower its word-overlap MEMO within a 40-step budget; the
+# rule inverter's forgetting is covered by tests/engine/test_pipeline_e2e.py on demo:tiny.
 CANDIDATES = [
     ["Nobody recorded any of this; the only registry burned in a fire long ago.",
      "It all happened on a ship crossing the northern sea during a storm.",
