@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from api.core.catalog import INVERTER_KINDS, MethodName
 from meow_engine.config import FinetuneConfig, InverterConfig, MemoConfig, SelectionConfig, UnlearnConfig
-from meow_engine.results import FactMemo, FactReport, SetSummary
+from meow_engine.results import FactReport, MemoResult, SetSummary
 
 Status = Literal["queued", "running", "cancelling", "cancelled", "succeeded", "failed", "crashed"]
 
@@ -199,13 +199,10 @@ class MemoCreate(_In):
         return MemoConfig(mode=self.mode, stride=self.stride, max_new_tokens=self.max_new_tokens)
 
 
-class MemoResultOut(BaseModel):
-    mean: float
-    mode: str
-    engine: str
-    facts: list[FactMemo]
-    seconds: float
-    windows_total: int
+# The engine's MemoResult as is; its own name keeps the SDK type name stable (no docstring, so the
+# OpenAPI schema stays exactly the engine's fields).
+class MemoResultOut(MemoResult):
+    pass
 
 
 class MemoAudit(_Times):

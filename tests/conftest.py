@@ -54,3 +54,12 @@ def demo_tiny_facts():
     from meow_engine.tiny.demo import demo_facts
 
     return demo_facts()
+
+
+@pytest.fixture
+def fresh(random_tiny):
+    """A private copy of the session's tiny model, free to train."""
+    import copy
+    import dataclasses
+
+    return dataclasses.replace(random_tiny, model=copy.deepcopy(random_tiny.model))

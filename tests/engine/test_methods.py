@@ -29,12 +29,6 @@ def _one_thread():
 
 
 @pytest.fixture
-def fresh(random_tiny):
-    """A private copy of the session's tiny model, free to train."""
-    return dataclasses.replace(random_tiny, model=copy.deepcopy(random_tiny.model))
-
-
-@pytest.fixture
 def rows(sample_facts):
     forget = [TrainRow(f.question, f.answer) for f in sample_facts[:2]]
     retain = [TrainRow(f.question, f.answer) for f in sample_facts[2:]]

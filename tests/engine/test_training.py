@@ -23,11 +23,6 @@ def _one_thread():
 
 
 @pytest.fixture
-def fresh(random_tiny):
-    return dataclasses.replace(random_tiny, model=copy.deepcopy(random_tiny.model))
-
-
-@pytest.fixture
 def rows(sample_facts):
     return [TrainRow(f.question, f.answer) for f in sample_facts]
 
