@@ -19,6 +19,8 @@ from meow_engine.errors import FactsError
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_TEXT_CHARS = 8000
 MAX_FACTS = 100_000
+MAX_SPANS = 32
+MAX_PARAPHRASES = 16
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,15 @@ class Fact:
     paraphrased_answer: str | None = None
     paraphrased_question: str | None = None
     perturbed_answers: tuple[str, ...] = field(default_factory=tuple)
+    #: strings of the answer that must disappear (None of them said = forgotten); empty: detected
+    sensitive: tuple[str, ...] = field(default_factory=tuple)
+    #: other ways to ask the question, used as leak probes (the engine makes some when empty)
+    paraphrases: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["perturbed_answers"] = list(self.perturbed_answers)
+        for key in ("perturbed_answers", "sensitive", "paraphrases"):
+            d[key] = list(getattr(self, key))
         return {k: v for k, v in d.items() if v not in (None, [], ())}
 
 
@@ -65,6 +72,11 @@ def fact_from_mapping(obj: Any, where: str = "fact") -> Fact:
         perturbed = tuple(pert)
     else:
         raise FactsError(f"{where}: field 'perturbed_answer' must be a string or a list of strings")
+    sensitive = _text_list(obj.get("sensitive"), "sensitive", where, MAX_SPANS)
+    for span in sensitive:
+        if span.strip().casefold() not in answer.casefold():  # type: ignore[union-attr]
+            raise FactsError(f"{where}: sensitive span {span!r} does not occur in the answer")
+    paraphrases = _text_list(obj.get("paraphrases"), "paraphrases", where, MAX_PARAPHRASES)
     raw_id = obj.get("id", obj.get("index"))
     if raw_id is not None and not isinstance(raw_id, str | int):
         raise FactsError(f"{where}: field 'id' must be a string or an integer")
@@ -75,7 +87,23 @@ def fact_from_mapping(obj: Any, where: str = "fact") -> Fact:
         paraphrased_answer=_text(obj.get("paraphrased_answer"), "paraphrased_answer", where, False),
         paraphrased_question=_text(obj.get("paraphrased_question"), "paraphrased_question", where, False),
         perturbed_answers=perturbed,
+        sensitive=tuple(s.strip() for s in sensitive),
+        paraphrases=tuple(p.strip() for p in paraphrases),
     )
+
+
+def _text_list(value: Any, name: str, where: str, max_items: int) -> list[str]:
+    """An optional list of non-empty strings (a lone string is taken as a one-item list)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise FactsError(f"{where}: field {name!r} must be a list of strings")
+    if len(items) > max_items:
+        raise FactsError(f"{where}: field {name!r} has {len(items)} items (max {max_items})")
+    for v in items:
+        _text(v, name, where, True)
+    return items
 
 
 def facts_from_objects(objs: Iterable[Any], where_prefix: str = "fact") -> list[Fact]:
