@@ -27,6 +27,7 @@ RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" 
 
 COPY pyproject.toml README.md alembic.ini ./
 COPY meow_engine ./meow_engine
+COPY service ./service
 COPY api ./api
 COPY worker ./worker
 COPY migrations ./migrations

@@ -1,1 +1,2 @@
-"""The meow HTTP service (FastAPI). Never imports torch: workers load models, the API only queues."""
+"""The meow HTTP service (FastAPI). Stands on ``service``, never imports ``worker`` or torch: workers
+load models, the API only queues."""

@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         demo: Annotated[bool, typer.Option(help="register the demo:tiny model")] = True,
     ) -> None:
         """Run the API and a worker on this machine (SQLite + a local broker unless MEOW_* URLs say otherwise)."""
-        from api.core.settings import Settings
         from api.embedded import serve as run
+        from service.settings import Settings
 
         if data_dir is not None:
             os.environ["MEOW_DATA_DIR"] = str(data_dir)
@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
     ) -> None:
         """Run a production worker: prefork, one job at a time, a fresh child per job."""
-        from api.core.settings import Settings
         from api.embedded import worker_command
+        from service.settings import Settings
 
         argv = worker_command(Settings(), name=name, loglevel=loglevel, concurrency=concurrency)
         os.execv(argv[0], argv)

@@ -9,9 +9,9 @@ from celery import Celery
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from api.core.db import session_factory
-from api.core.settings import Settings
-from api.core.store import LocalArtifactStore
+from service.db import session_factory
+from service.settings import Settings
+from service.store import LocalArtifactStore
 
 
 def get_settings_dep(request: Request) -> Settings:

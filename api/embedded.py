@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from api.core.settings import Settings
+from service.settings import Settings
 
 
 def worker_command(settings: Settings, name: str = "meow", loglevel: str = "INFO",
@@ -27,9 +27,9 @@ def worker_command(settings: Settings, name: str = "meow", loglevel: str = "INFO
 
 def prepare(settings: Settings, *, seed_demo: bool = True) -> None:
     """Create folders, migrate the database, register ``demo:tiny``."""
-    from api.core import migrate
-    from api.core.db import session_scope
     from api.services import ensure_model
+    from service import migrate
+    from service.db import session_scope
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts.mkdir(parents=True, exist_ok=True)

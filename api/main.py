@@ -17,13 +17,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import problems
-from api.core.db import session_scope
-from api.core.jobs import reap_stale
-from api.core.settings import Settings, get_settings
-from api.core.store import store_from_settings
 from api.limits import BodySizeLimit
 from api.routes import adapters, health, memo, models, unlearn
-from worker.app import make_celery
+from service.db import session_scope
+from service.jobs import reap_stale
+from service.queue import make_celery
+from service.settings import Settings, get_settings
+from service.store import store_from_settings
 
 log = logging.getLogger("meow.api")
 

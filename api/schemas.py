@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.core.catalog import INVERTER_KINDS, MethodName
 from meow_engine.config import FinetuneConfig, InverterConfig, MemoConfig, SelectionConfig, UnlearnConfig
 from meow_engine.results import FactReport, MemoResult, SetSummary
+from service.catalog import INVERTER_KINDS, MethodName
 
 Status = Literal["queued", "running", "cancelling", "cancelled", "succeeded", "failed", "crashed"]
 

@@ -12,12 +12,6 @@ from celery import Celery
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from api.core import jobs as lifecycle
-from api.core.catalog import BUILTIN_MODELS
-from api.core.ids import new_id
-from api.core.settings import Settings
-from api.core.states import RUNNING, TERMINAL, Status
-from api.core.tables import AdapterRow, JobEventRow, JobRow, ModelRow, utcnow
 from api.problems import ApiProblem, invalid, not_found
 from api.schemas import (
     Adapter,
@@ -31,7 +25,13 @@ from api.schemas import (
     UnlearnJob,
     unix,
 )
-from worker.app import MEMO_TASK, UNLEARN_TASK
+from service import jobs as lifecycle
+from service.catalog import BUILTIN_MODELS
+from service.ids import new_id
+from service.queue import MEMO_TASK, UNLEARN_TASK
+from service.settings import Settings
+from service.states import RUNNING, TERMINAL, Status
+from service.tables import AdapterRow, JobEventRow, JobRow, ModelRow, utcnow
 
 log = logging.getLogger("meow.api")
 

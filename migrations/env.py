@@ -7,9 +7,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from api.core.db import get_engine
-from api.core.settings import Settings
-from api.core.tables import Base
+from service.db import get_engine
+from service.settings import Settings
+from service.tables import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -1,5 +1,7 @@
-"""Pieces shared by the API and the workers: settings, database, ORM models, artifact store.
+"""The service kernel both shells stand on: settings, database, ORM tables, job lifecycle, states,
+ids, the artifact store, migrations and the Celery app with its task names.
 
-Everything here stays importable without torch, so the API process never pays for (or risks)
-loading ML libraries.
+``api/`` (the HTTP shell) and ``worker/`` (the Celery shell) import this package and never each
+other (``tests/service/test_layers.py``). Everything here stays importable without torch, so the
+API process never pays for (or risks) loading ML libraries.
 """

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.core.states import RUNNING, TERMINAL, Status
-from api.core.tables import JobEventRow, JobRow, utcnow
+from service.states import RUNNING, TERMINAL, Status
+from service.tables import JobEventRow, JobRow, utcnow
 
 
 def add_event(session: Session, job_id: str, type_: str, message: str = "", *, stage: str | None = None,

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from api.core.states import KINDS, Status
+from service.states import KINDS, Status
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -1,2 +1,3 @@
-"""Celery workers that run the engine. ``worker.app`` is torch-free (the API imports it to send
-tasks by name); ``worker.tasks`` and ``worker.runner`` load the engine, only in worker processes."""
+"""Celery workers that run the engine. They stand on ``service`` (settings, database, job
+lifecycle, store, the Celery app) and never import ``api``; ``worker.tasks`` and ``worker.runner``
+load the engine, only in worker processes."""

@@ -1,7 +1,7 @@
 """Run one job inside a worker child: claim it, run the engine, record events, finish it.
 
 Kept free of Celery so tests can call it directly; ``worker.tasks`` wraps it. Every state change
-goes through ``api.core.jobs`` conditional UPDATEs, so a duplicate delivery, a cancel or the
+goes through ``service.jobs`` conditional UPDATEs, so a duplicate delivery, a cancel or the
 reaper racing this code never leaves two owners or a job stuck in ``running``.
 """
 
@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from api.core import jobs as lifecycle
-from api.core.db import session_scope
-from api.core.ids import new_id
-from api.core.settings import Settings
-from api.core.states import RUNNING, Status
-from api.core.store import LocalArtifactStore, publish_artifact, store_from_settings
-from api.core.tables import AdapterRow, JobRow, ModelRow, utcnow
+from service import jobs as lifecycle
+from service.db import session_scope
+from service.ids import new_id
+from service.settings import Settings
+from service.states import RUNNING, Status
+from service.store import LocalArtifactStore, publish_artifact, store_from_settings
+from service.tables import AdapterRow, JobRow, ModelRow, utcnow
 
 log = logging.getLogger("meow.worker")
 

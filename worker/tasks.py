@@ -20,12 +20,13 @@ from celery import Task, signals
 from celery.exceptions import TimeLimitExceeded
 from celery.worker.request import Request
 
-from api.core import jobs as lifecycle
-from api.core.db import dispose_all, session_scope
-from api.core.settings import get_settings
-from api.core.states import RUNNING, Status
-from api.core.tables import JobRow
-from worker.app import MEMO_TASK, REAP_TASK, UNLEARN_TASK, app
+from service import jobs as lifecycle
+from service.db import dispose_all, session_scope
+from service.queue import MEMO_TASK, REAP_TASK, UNLEARN_TASK
+from service.settings import get_settings
+from service.states import RUNNING, Status
+from service.tables import JobRow
+from worker.app import app
 from worker.runner import run_job
 
 log = logging.getLogger("meow.worker")

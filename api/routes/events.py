@@ -17,9 +17,9 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 
 from api import services
-from api.core.db import session_scope
-from api.core.states import TERMINAL
 from api.schemas import EventList
+from service.db import session_scope
+from service.states import TERMINAL
 
 MAX_STREAM_S = 600.0
 POLL_S = 0.5

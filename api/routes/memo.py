@@ -9,11 +9,11 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api import examples as ex
 from api import services
-from api.core.states import TERMINAL
 from api.deps import CeleryDep, SessionDep, SettingsDep
 from api.problems import invalid, problem_responses
 from api.routes.events import SSE_MEDIA_TYPE, events_response
 from api.schemas import EventList, MemoAudit, MemoAuditList, MemoCreate, Status
+from service.states import TERMINAL
 
 router = APIRouter(prefix="/v1/memo", tags=["memo"])
 

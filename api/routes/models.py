@@ -38,7 +38,7 @@ def list_models(session: SessionDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ModelList:
     from sqlalchemy import select
 
-    from api.core.tables import ModelRow
+    from service.tables import ModelRow
 
     rows, more = services.page(session, select(ModelRow), ModelRow.id, after, limit)
     return ModelList(data=[services.model_out(r) for r in rows], has_more=more)

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from api.core.settings import Settings
+from service.settings import Settings
 
 DB_URL = os.environ.get("MEOW_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BROKER_URL = os.environ.get("MEOW_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
@@ -61,7 +61,7 @@ def create_database(prefix: str = "meow_test") -> str:
 
 
 def drop_database(url: str) -> None:
-    from api.core.db import dispose_all
+    from service.db import dispose_all
 
     dispose_all()
     name = make_url(url).database
@@ -71,7 +71,7 @@ def drop_database(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    from api.core import migrate
+    from service import migrate
 
     url = create_database()
     migrate.upgrade(url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.core.catalog import BUILTIN_MODELS, INVERTER_KINDS, METHOD_NAMES
+from service.catalog import BUILTIN_MODELS, INVERTER_KINDS, METHOD_NAMES
 
 
 def test_methods_match_engine():

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from api.core import jobs as lifecycle
-from api.core.db import session_scope
-from api.core.ids import new_id
-from api.core.states import RUNNING, Status
-from api.core.tables import JobEventRow, JobRow, ModelRow, utcnow
+from service import jobs as lifecycle
+from service.db import session_scope
+from service.ids import new_id
+from service.states import RUNNING, Status
+from service.tables import JobEventRow, JobRow, ModelRow, utcnow
 
 
 @pytest.fixture()

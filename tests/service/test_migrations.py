@@ -14,9 +14,9 @@ from alembic.script import ScriptDirectory
 from conftest import ROOT, create_database, drop_database
 from sqlalchemy import inspect
 
-from api.core import migrate
-from api.core.db import get_engine
-from api.core.tables import Base
+from service import migrate
+from service.db import get_engine
+from service.tables import Base
 
 TABLES = {"models", "jobs", "job_events", "adapters", "alembic_version"}
 

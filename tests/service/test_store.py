@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.core.store import LocalArtifactStore, publish_artifact, sha256_file
+from service.store import LocalArtifactStore, publish_artifact, sha256_file
 
 
 def test_publish_archive_layout(tmp_path: Path):
