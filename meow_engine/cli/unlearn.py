@@ -22,19 +22,21 @@ def unlearn_cmd(
     retain: Annotated[Path | None, typer.Option("--retain", "-r", help="retain facts used as utility probes")] = None,
     holdout: Annotated[Path | None, typer.Option(help="facts the model never saw: Min-K%++ membership AUC")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="where to write the adapter/model")] = None,
-    method: Annotated[str, typer.Option(help="meow or a baseline: ga gd kl npo npo_gd idk dpo simnpo")] = "meow",
-    inverter: Annotated[str, typer.Option(help="rule | openai | hf | given")] = "rule",
-    n: Annotated[int, typer.Option("--n", help="inverted candidates per fact")] = 4,
-    k: Annotated[int, typer.Option("--k", help="inversions selected per fact")] = 3,
-    order: Annotated[str, typer.Option(help="largest | smallest | random")] = "largest",
-    mode: Annotated[str, typer.Option(help="finetune mode: lora | full")] = "lora",
+    # Flags default to None so that a --config file is only overridden by flags actually given;
+    # the defaults themselves live once, in meow_engine.config.
+    method: Annotated[str | None, typer.Option(help="meow or a baseline (default meow)")] = None,
+    inverter: Annotated[str | None, typer.Option(help="rule | openai | hf | given (default rule)")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="inverted candidates per fact (default 4)")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="inversions selected per fact (default 3)")] = None,
+    order: Annotated[str | None, typer.Option(help="largest | smallest | random (default largest)")] = None,
+    mode: Annotated[str | None, typer.Option(help="finetune mode: lora | full (default lora)")] = None,
     epochs: Annotated[float | None, typer.Option(help="finetune epochs")] = None,
     max_steps: Annotated[int | None, typer.Option(help="finetune optimizer steps (overrides epochs)")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for --inverter openai")] = None,
     inverter_model: Annotated[str | None, typer.Option(help="model for the openai/hf inverter")] = None,
-    config: Annotated[Path | None, typer.Option(help="UnlearnConfig as JSON (flags override it)")] = None,
-    seed: Annotated[int, typer.Option(help="seed for inversion, selection and finetune")] = 42,
+    config: Annotated[Path | None, typer.Option(help="UnlearnConfig as JSON (flags given override it)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for inversion, selection and finetune")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
 ) -> None:
     """Make MODEL forget FACTS; print before/after MEMO and ROUGE-L, save the adapter to --out."""
@@ -42,24 +44,20 @@ def unlearn_cmd(
     from meow_engine.facts import load_facts
     from meow_engine.pipeline import unlearn
 
-    base = json.loads(config.read_text()) if config else {}
-    cfg = UnlearnConfig.model_validate(base)
-    inv = cfg.inverter.model_copy(update={"kind": inverter, "n": n, "seed": seed})
-    if base_url:
-        inv = inv.model_copy(update={"base_url": base_url})
-    if inverter_model:
-        inv = inv.model_copy(update={"model": inverter_model})
-    ft_update: dict = {"mode": mode, "seed": seed}
-    for key, val in (("epochs", epochs), ("max_steps", max_steps), ("lr", lr)):
-        if val is not None:
-            ft_update[key] = val
+    def given(**values: object) -> dict:
+        return {key: val for key, val in values.items() if val is not None}
+
+    cfg = UnlearnConfig.model_validate(json.loads(config.read_text()) if config else {})
     cfg = UnlearnConfig.model_validate({
         **cfg.model_dump(),
-        "method": method,
-        "inverter": inv.model_dump(),
-        "selection": {**cfg.selection.model_dump(), "k": k, "order": order, "seed": seed},
-        "finetune": {**cfg.finetune.model_dump(), **ft_update},
+        **given(method=method),
+        "inverter": {**cfg.inverter.model_dump(),
+                     **given(kind=inverter, n=n, seed=seed, base_url=base_url, model=inverter_model)},
+        "selection": {**cfg.selection.model_dump(), **given(k=k, order=order, seed=seed)},
+        "finetune": {**cfg.finetune.model_dump(), **given(mode=mode, seed=seed, epochs=epochs, max_steps=max_steps,
+                                                          lr=lr)},
     })
+    method = cfg.method
     forget = load_facts(facts)
     retain_facts = load_facts(retain) if retain else None
     out_dir = out or Path("runs") / f"unlearn-{method}"
