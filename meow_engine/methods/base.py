@@ -5,65 +5,48 @@ A method is a loss over named batch *parts* built by the shared trainer (``meow_
 * ``forget``: the rows passed as ``forget_rows`` (the true forget answers for the baselines; the
   selected inverted answers for MEOW; the facts to learn for ``sft``);
 * ``retain``: rows drawn from ``retain_rows`` (methods with ``needs_retain``);
-* ``idk``: each forget question paired with a refusal answer (IDK and DPO).
+* ``idk``: each forget question paired with a refusal answer (IDK and the DPO family);
+* ``alt``: each forget question paired with one of its alternate (wrong) answers (AltPO).
 
 The trainer asks a method for its ``parts``, builds aligned, question-masked batches for them and
 calls ``loss(ctx, batch)`` once per micro-batch. ``ctx`` gives the policy forward and, for methods
-with ``needs_reference``, the frozen reference's logits (the base with the LoRA adapter disabled,
-or a frozen copy when finetuning all weights). Method parameters are validated by a pydantic
-``Params`` model that raises ``ConfigError`` with one readable line, so the CLI, the API and
+with ``needs_reference``, the frozen reference (the base with the LoRA adapter disabled, or a
+frozen copy when finetuning all weights): its logits, or any function run on it (RMU reads a
+layer's activations). Name, flags and the pydantic ``Params`` of a method are declared once in the
+torch-free ``catalog``; ``register`` copies them onto the class, so the CLI, the API and
 ``unlearn()`` all reject bad parameters the same way before any expensive stage runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from meow_engine.errors import ConfigError
+from meow_engine.methods.catalog import CATALOG, MethodParams
 from meow_engine.registry import Registry
 
 Part = dict[str, torch.Tensor]
 Batch = dict[str, Part]
+T = TypeVar("T")
 
 __all__ = ["METHODS", "Batch", "LossContext", "MethodParams", "Part", "UnlearningMethod", "make_method", "register"]
 
 
-class MethodParams(BaseModel):
-    """Base for per-method parameters: unknown keys and out-of-range values are ConfigErrors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    method_name: ClassVar[str] = "method"
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as e:
-            raise ConfigError(_describe(type(self), e)) from None
-
-
-def _describe(params_cls: type[MethodParams], err: ValidationError) -> str:
-    known = ", ".join(sorted(params_cls.model_fields)) or "none"
-    parts = []
-    for item in err.errors():
-        name = ".".join(str(x) for x in item["loc"]) or "params"
-        if item["type"] == "extra_forbidden":
-            parts.append(f"unknown parameter {name!r} (known: {known})")
-        else:
-            parts.append(f"{name}: {item['msg']}")
-    return f"method {params_cls.method_name!r}: " + "; ".join(parts)
-
-
 @dataclass
 class LossContext:
-    """What a loss may touch: the policy being trained and, if needed, the frozen reference."""
+    """What a loss may touch: the policy being trained and, if needed, the frozen reference.
+
+    ``reference`` maps a part to reference logits; ``run_reference(fn)`` calls ``fn(module)`` on
+    the reference network (in eval mode, without gradients) for anything beyond logits. The trainer
+    sets both; a test may set either.
+    """
 
     model: torch.nn.Module
     reference: Callable[[Part], torch.Tensor] | None = None
+    run_reference: Callable[[Callable[[torch.nn.Module], Any]], Any] | None = None
 
     def logits(self, part: Part) -> torch.Tensor:
         """Policy logits in fp32 (losses are computed in fp32 even under bf16 autocast)."""
@@ -72,13 +55,22 @@ class LossContext:
 
     def reference_logits(self, part: Part) -> torch.Tensor:
         if self.reference is None:
-            raise RuntimeError("this method needs a reference model but the trainer gave none")
+            if self.run_reference is None:
+                raise RuntimeError("this method needs a reference model but the trainer gave none")
+            return self.with_reference(lambda m: m(input_ids=part["input_ids"], attention_mask=part["attention_mask"],
+                                                   use_cache=False).logits).float()
         with torch.no_grad():
             return self.reference(part).float()
 
+    def with_reference(self, fn: Callable[[torch.nn.Module], T]) -> T:
+        if self.run_reference is None:
+            raise RuntimeError("this method needs a reference model but the trainer gave none")
+        with torch.no_grad():
+            return self.run_reference(fn)
+
 
 class UnlearningMethod:
-    """Base class: subclasses set the class attributes, a ``Params`` model and ``loss``."""
+    """Base class: subclasses set ``name`` (a catalog entry) and implement ``loss``."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -96,27 +88,48 @@ class UnlearningMethod:
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def begin_step(self, step: int, total: int) -> None:
+        """Called before optimizer step ``step`` (1-based) of ``total``; stateful methods (PDU) use it."""
+
     def refusals(self) -> list[str]:
         """Refusal answers for the ``idk`` part (only methods that use it override this)."""
         raise NotImplementedError(f"method {self.name!r} has no refusal answers")
 
+    def alternates(self, forget: Sequence[tuple[str, str]], retain: Sequence[tuple[str, str]]) -> list[list[str]]:
+        """Alternate answers per forget (question, answer) for the ``alt`` part (AltPO overrides this)."""
+        raise NotImplementedError(f"method {self.name!r} has no alternate answers")
 
-METHODS: Registry[type[UnlearningMethod]] = Registry("unlearning method")
+
+class MethodRegistry(Registry[type[UnlearningMethod]]):
+    """The method registry: lookups accept the catalog's aliases (open-unlearning's names)."""
+
+    def get(self, name: str) -> type[UnlearningMethod]:
+        return super().get(CATALOG.canonical(name))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in CATALOG and super().__contains__(CATALOG.canonical(name))
+
+
+METHODS = MethodRegistry("unlearning method")
 
 M = TypeVar("M", bound=type[UnlearningMethod])
 
 
 def register(cls: M) -> M:
-    """Register a method class under ``cls.name``; its Params learn the name for error messages."""
+    """Register a method class under ``cls.name``, taking flags and Params from its catalog entry."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
-    if cls.needs_retain != ("retain" in cls.parts):
-        raise ValueError(f"{cls.__name__}: needs_retain disagrees with parts {cls.parts}")
-    cls.Params = type(f"{cls.__name__}Params", (cls.Params,), {"method_name": cls.name})  # type: ignore[misc]
+    spec = CATALOG.spec(cls.name)
+    cls.description = spec.description
+    cls.uses_inversions = spec.uses_inversions
+    cls.needs_retain = spec.needs_retain
+    cls.needs_reference = spec.needs_reference
+    cls.parts = spec.parts
+    cls.Params = spec.params
     METHODS.register(cls.name)(cls)
     return cls
 
 
 def make_method(name: str, params: dict[str, Any] | None = None) -> UnlearningMethod:
-    """Look a method up by name and validate its parameters (ConfigError on either problem)."""
+    """Look a method up by name or alias and validate its parameters (ConfigError on either problem)."""
     return METHODS.get(name)(params)

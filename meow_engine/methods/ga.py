@@ -1,4 +1,4 @@
-"""Gradient ascent (TOFU ``grad_ascent``): minimise −NLL of the forget answers."""
+"""Gradient ascent (TOFU ``grad_ascent``, open-unlearning ``GradAscent``): minimise −NLL of the forget answers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from meow_engine.methods.losses import mean_nll
 @register
 class GradientAscent(UnlearningMethod):
     name = "ga"
-    description = "−NLL_F"
 
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         forget = batch["forget"]

@@ -2,30 +2,21 @@
 
 TOFU concatenates the refusal rows and the retain rows into one batch and takes HF's loss, i.e. a
 token mean over both; the same is computed here from two forwards (summed NLL over both parts
-divided by their total answer-token count).
+divided by their total answer-token count). ``idk_nll`` is the same idea as two separately
+averaged, weighted terms.
 """
 
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
-from meow_engine.methods.base import Batch, LossContext, MethodParams, UnlearningMethod, register
+from meow_engine.methods.base import Batch, LossContext, UnlearningMethod, register
 from meow_engine.methods.losses import sequence_nll
 from meow_engine.methods.refusals import load_refusals
 
 
-class RefusalParams(MethodParams):
-    refusals_file: str | None = Field(None, description="one refusal answer per line; None: built-in list")
-
-
-@register
-class IDK(UnlearningMethod):
-    name = "idk"
-    description = "NLL of refusal answers to forget questions + NLL_R (one token mean)"
-    needs_retain = True
-    parts = ("idk", "retain")
-    Params = RefusalParams
+class RefusalMethod(UnlearningMethod):
+    """A method with an ``idk`` part: loads its refusal answers once (``refusals_file`` or built-in)."""
 
     def __init__(self, params: dict | None = None) -> None:
         super().__init__(params)
@@ -33,6 +24,11 @@ class IDK(UnlearningMethod):
 
     def refusals(self) -> list[str]:
         return self._refusals
+
+
+@register
+class IDK(RefusalMethod):
+    name = "idk"
 
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         i, r = batch["idk"], batch["retain"]

@@ -8,25 +8,14 @@ log_target=True)``.
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
-from meow_engine.methods.base import Batch, LossContext, MethodParams, UnlearningMethod, register
+from meow_engine.methods.base import Batch, LossContext, UnlearningMethod, register
 from meow_engine.methods.losses import kl_reference_to_policy, mean_nll
-
-
-class KLParams(MethodParams):
-    forget_coeff: float = Field(1.0, ge=0, description="weight of −NLL_F")
-    kl_coeff: float = Field(1.0, ge=0, description="weight of KL(p_ref ‖ p_θ) on retain inputs")
 
 
 @register
 class GradientAscentKL(UnlearningMethod):
     name = "kl"
-    description = "−forget_coeff·NLL_F + kl_coeff·KL(p_ref ‖ p_θ) on retain inputs"
-    needs_retain = True
-    needs_reference = True
-    parts = ("forget", "retain")
-    Params = KLParams
 
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         f, r = batch["forget"], batch["retain"]

@@ -6,6 +6,8 @@ computes ``outputs.loss``; prompt and padding positions carry label -100 and con
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -41,3 +43,37 @@ def kl_reference_to_policy(policy_logits: torch.Tensor, reference_logits: torch.
 def npo_loss(policy_nll: torch.Tensor, reference_nll: torch.Tensor, beta: float) -> torch.Tensor:
     """−(2/β)·log σ(β·(NLL_θ − NLL_ref)), mean over sequences (summed NLLs, as TOFU's NPO)."""
     return -F.logsigmoid(beta * (policy_nll - reference_nll)).mean() * 2 / beta
+
+
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position NLL of the shifted labels ``[B, T-1]`` (0 where masked) and the answer mask."""
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:]
+    nll = F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX, reduction="none",
+    ).view(shift_labels.shape)
+    return nll, shift_labels != IGNORE_INDEX
+
+
+def answer_positions(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits that predict answer tokens ``[N, V]`` and those tokens ``[N]`` (shifted, masked)."""
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:]
+    keep = shift_labels != IGNORE_INDEX
+    return shift_logits[keep], shift_labels[keep]
+
+
+def dpo_loss(win_policy_nll: torch.Tensor, win_ref_nll: torch.Tensor, lose_policy_nll: torch.Tensor,
+             lose_ref_nll: torch.Tensor, beta: float) -> torch.Tensor:
+    """−(2/β)·log σ(β·Δ), Δ = [ℓ_θ(win) − ℓ_ref(win)] − [ℓ_θ(lose) − ℓ_ref(lose)] with ℓ = −summed NLL."""
+    delta = (win_ref_nll - win_policy_nll) - (lose_ref_nll - lose_policy_nll)
+    return -F.logsigmoid(beta * delta).mean() * 2 / beta
+
+
+def weighted_ascent(logits: torch.Tensor, labels: torch.Tensor, weight: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> torch.Tensor:
+    """−mean over answer tokens of ``w(p)·NLL_t`` with p = exp(−NLL_t) and w detached (WGA, SatImp)."""
+    nll, mask = token_nll(logits, labels)
+    w = weight(torch.exp(-nll.detach()))
+    return -(w * nll)[mask].mean()

@@ -17,8 +17,6 @@ from meow_engine.methods.losses import mean_nll
 @register
 class MEOW(UnlearningMethod):
     name = "meow"
-    description = "NLL of MEMO-selected inverted facts (no retain term, no reference model)"
-    uses_inversions = True
 
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         rows = batch["forget"]

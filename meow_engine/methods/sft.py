@@ -11,7 +11,6 @@ from meow_engine.methods.losses import mean_nll
 @register
 class SFT(UnlearningMethod):
     name = "sft"
-    description = "NLL of the rows (learn them); not an unlearning method by itself"
 
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         rows = batch["forget"]

@@ -5,7 +5,8 @@ truncated at ``max_length``). Micro-batches are consecutive slices of an endless
 per-epoch permutations, so every optimizer step sees the same number of rows and a run is fully
 determined by the seed. Retain rows come from their own seeded stream (TOFU pairs each forget row
 with a random retain row); ``idk`` rows reuse the forget questions of the same micro-batch with a
-seeded random refusal, so DPO's preferred and rejected answers stay aligned row by row.
+seeded random refusal, and ``alt`` rows with a seeded random one of that fact's alternate answers
+(``method.alternates``), so DPO's preferred and rejected answers stay aligned row by row.
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ class BatchStream:
             self.refusals = method.refusals()
             self._idk_rng = random.Random(seed + 2)
             self._idk_cache: dict[tuple[int, int], EncodedExample] = {}
+        if "alt" in self.parts:
+            alts = method.alternates([(r.question, r.answer) for r in self.forget_rows],
+                                     [(r.question, r.answer) for r in retain_rows or []])
+            if len(alts) != len(self.forget_rows) or not all(alts):
+                raise ConfigError(f"method {method.name!r}: every forget row needs at least one alternate answer")
+            self._alt = [encode_rows(lm, [TrainRow(row.question, a) for a in cands], max_length, "alt")
+                         for row, cands in zip(self.forget_rows, alts, strict=True)]
+            self._alt_rng = random.Random(seed + 3)
 
     def _idk(self, forget_index: int) -> EncodedExample:
         j = self._idk_rng.randrange(len(self.refusals))
@@ -94,6 +103,8 @@ class BatchStream:
             batch["forget"] = collate([self.forget[i] for i in idx], self.pad_id)
         if "idk" in self.parts:
             batch["idk"] = collate([self._idk(i) for i in idx], self.pad_id)
+        if "alt" in self.parts:
+            batch["alt"] = collate([self._alt[i][self._alt_rng.randrange(len(self._alt[i]))] for i in idx], self.pad_id)
         if "retain" in self.parts:
             batch["retain"] = collate([self.retain[next(self._retain_order)] for _ in idx], self.pad_id)
         return batch

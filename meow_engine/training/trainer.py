@@ -12,7 +12,7 @@ wrapping it, so ``lm.model`` itself then computes adapted outputs too (``result.
 strips the adapter again). Pass ``inplace=False`` to train a deep copy instead (one more model in
 memory). ``result.lm`` is ``lm`` with ``model`` replaced by the trained model.
 
-**Reference model** (KL, NPO, DPO): with LoRA it is the same network with the adapter disabled
+**Reference model** (KL, NPO, DPO, RMU, UNDIAL, …): with LoRA it is the same network with the adapter disabled
 (no second copy, one extra forward); with full finetuning it is a frozen deep copy taken before the
 first step, which costs one more model's weights in memory.
 
@@ -43,10 +43,22 @@ from meow_engine.results import ArtifactInfo
 from meow_engine.training.artifacts import save_full, save_lora
 from meow_engine.training.data import BatchStream, TrainRow
 
-__all__ = ["FinetuneResult", "finetune", "plan_steps", "use_bf16"]
+__all__ = ["FinetuneResult", "RoundDecision", "RoundHook", "finetune", "plan_steps", "save_artifact", "use_bf16"]
 
 #: HF TrainingArguments' default, which the reference runs with.
 MAX_GRAD_NORM = 1.0
+
+
+@dataclass(frozen=True)
+class RoundDecision:
+    """What a between-rounds check tells the loop: stop now, or go on with the lr scaled."""
+
+    stop: bool = False
+    lr_scale: float = 1.0
+
+
+#: (optimizer steps done, the model in eval mode) -> decision; runs under no_grad
+RoundHook = Callable[[int, Any], RoundDecision]
 
 
 @dataclass
@@ -111,28 +123,39 @@ def _optimizer(model: torch.nn.Module, config: FinetuneConfig) -> torch.optim.Op
         raise ConfigError("no trainable parameters")
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     on_gpu = all(p.is_cuda for g in groups for p in g["params"])
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.effective_lr(), fused=on_gpu or None)
+    lr = config.effective_lr(sum(p.numel() for p in model.parameters()))
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=on_gpu or None)
 
 
-def _lora_reference(model: Any) -> Callable[[Part], torch.Tensor]:
-    def reference(part: Part) -> torch.Tensor:
+def _lora_reference(model: Any) -> Callable[[Callable[[torch.nn.Module], Any]], Any]:
+    """Run ``fn`` on the same network with the adapter disabled: the reference costs no memory."""
+
+    def run(fn: Callable[[torch.nn.Module], Any]) -> Any:
         was_training = model.training
         model.eval()  # no dropout in the reference forward
         try:
             with model.disable_adapter():
-                return model(input_ids=part["input_ids"], attention_mask=part["attention_mask"],
-                             use_cache=False).logits
+                return fn(model)
         finally:
             model.train(was_training)
 
-    return reference
+    return run
 
 
-def _frozen_reference(model: torch.nn.Module) -> Callable[[Part], torch.Tensor]:
+def _frozen_reference(model: torch.nn.Module) -> Callable[[Callable[[torch.nn.Module], Any]], Any]:
+    """Run ``fn`` on a frozen copy taken now (full finetuning changes the weights themselves)."""
     frozen = copy.deepcopy(model).eval().requires_grad_(False)
 
+    def run(fn: Callable[[torch.nn.Module], Any]) -> Any:
+        return fn(frozen)
+
+    return run
+
+
+def _reference_logits(run: Callable[[Callable[[torch.nn.Module], Any]], Any]) -> Callable[[Part], torch.Tensor]:
     def reference(part: Part) -> torch.Tensor:
-        return frozen(input_ids=part["input_ids"], attention_mask=part["attention_mask"], use_cache=False).logits
+        return run(lambda m: m(input_ids=part["input_ids"], attention_mask=part["attention_mask"],
+                               use_cache=False).logits)
 
     return reference
 
@@ -152,12 +175,17 @@ def finetune(
     output_dir: str | Path | None = None,
     reporter: Reporter | None = None,
     inplace: bool = True,
+    round_steps: int | None = None,
+    between_rounds: RoundHook | None = None,
 ) -> FinetuneResult:
     """Train ``lm`` with ``method`` on ``forget_rows`` (+ ``retain_rows``); save to ``output_dir``.
 
     ``forget_rows`` are the rows the method's ``forget`` part is built from: the selected inverted
     rows for MEOW, the true forget answers for the baselines, the facts to learn for ``sft``.
     Raises ConfigError for bad settings (unknown method, bad parameters, missing retain rows).
+    With ``between_rounds``, the hook runs every ``round_steps`` optimizer steps (not after the
+    last one: the caller audits the final model anyway) and may stop training early or scale the lr;
+    optimizer state and schedule carry on across rounds.
     """
     reporter = reporter or NULL_REPORTER
     m: UnlearningMethod = make_method(method, method_params)
@@ -191,14 +219,16 @@ def finetune(
     from transformers import get_linear_schedule_with_warmup
 
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * total), total)
-    ctx = LossContext(model=model, reference=reference)
+    ctx = LossContext(model=model, reference=_reference_logits(reference) if reference else None,
+                      run_reference=reference)
     losses: list[float] = []
     lrs: list[float] = []
     stopped = False
     model.train()
     try:
         with torch.enable_grad():  # the caller may be inside no_grad/inference code
-            _loop(m, ctx, iter(stream), optimizer, scheduler, config, total, reporter, autocast, device, losses, lrs)
+            _loop(m, ctx, iter(stream), optimizer, scheduler, config, total, reporter, autocast, device, losses, lrs,
+                  round_steps, between_rounds)
     except StopRequested:
         stopped = True
     finally:
@@ -209,11 +239,7 @@ def finetune(
 
     artifact = None
     if output_dir is not None and not stopped:
-        base_ref = str(lm.path) if lm.path is not None else lm.ref
-        if config.mode == "lora":
-            artifact = save_lora(model, output_dir, base_ref)
-        else:
-            artifact = save_full(model, lm.tokenizer, output_dir, base_ref)
+        artifact = save_artifact(model, lm, config, output_dir)
     return FinetuneResult(
         steps=len(losses), total_steps=total, losses=losses, seconds=round(seconds, 4), stopped=stopped,
         artifact=artifact, model=model, lm=replace(lm, model=model), method=method,
@@ -221,14 +247,26 @@ def finetune(
     )
 
 
+def save_artifact(model: Any, lm: LoadedModel, config: FinetuneConfig, output_dir: str | Path) -> ArtifactInfo:
+    """Save a trained model in the layout its mode calls for (adapter for LoRA, folder for full)."""
+    base_ref = str(lm.path) if lm.path is not None else lm.ref
+    if config.mode == "lora":
+        return save_lora(model, output_dir, base_ref)
+    return save_full(model, lm.tokenizer, output_dir, base_ref)
+
+
 def _loop(m: UnlearningMethod, ctx: LossContext, batches: Iterator, optimizer: torch.optim.Optimizer,
           scheduler: Any, config: FinetuneConfig, total: int, reporter: Reporter,
           autocast: Callable[[], contextlib.AbstractContextManager], device: torch.device,
-          losses: list[float], lrs: list[float]) -> None:
+          losses: list[float], lrs: list[float], round_steps: int | None = None,
+          between_rounds: RoundHook | None = None) -> None:
     """Optimizer steps 1..total; appends to ``losses``/``lrs`` as it goes so a stop keeps them."""
     params = [p for p in ctx.model.parameters() if p.requires_grad]
+    if between_rounds is not None:  # step 0: lets the caller snapshot the untrained state
+        between_rounds(0, ctx.model)
     for step in range(1, total + 1):
         reporter.check_stop()
+        m.begin_step(step, total)
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         for _ in range(config.grad_accum):
@@ -246,6 +284,17 @@ def _loop(m: UnlearningMethod, ctx: LossContext, batches: Iterator, optimizer: t
         scheduler.step()
         losses.append(step_loss)
         reporter.emit("finetune", step, total, loss=step_loss)
+        if between_rounds is not None and round_steps and step % round_steps == 0 and step < total:
+            ctx.model.eval()
+            with torch.no_grad():
+                decision = between_rounds(step, ctx.model)
+            ctx.model.train()
+            if decision.stop:
+                return
+            if decision.lr_scale != 1.0:
+                scheduler.base_lrs = [b * decision.lr_scale for b in scheduler.base_lrs]
+                for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+                    group["lr"] = lr * decision.lr_scale
 
 
 def _is_peft(model: Any) -> bool:
