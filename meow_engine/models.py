@@ -167,7 +167,7 @@ def load_model(
         ref=ref,
         path=Path(where) if isinstance(where, Path) else None,
         device=dev,
-        prompt_format=resolve_format(tokenizer, prompt_format),
+        prompt_format=resolve_format(tokenizer, prompt_format, model_type=getattr(model.config, "model_type", None)),
     )
 
 

@@ -1,12 +1,34 @@
 """Prompt formats and question-masked examples.
 
-Three formats: the tokenizer's own chat template (``chat``), TOFU's ``Question: …\\nAnswer: …``
-(``tofu``) and Llama-2's ``[INST] … [/INST]`` (``llama2``); ``auto`` picks ``chat`` when the
-tokenizer has a template. Labels are built from *positions*, never from token values: the prompt
-and the full text are tokenised separately and the prompt span is masked by its length. When the
-tokeniser merges across the prompt/answer boundary (so the prompt ids are not a prefix of the full
-ids), the example is built by concatenating prompt ids and answer ids instead, so the mask can never
-shift by one token (the BOS-counting pitfall of TOFU issue #36).
+Three formats: the tokenizer's own chat template (``chat``) and TOFU's two layouts (``tofu`` for
+Phi-1.5 and other base models, ``llama2`` for Llama-2-chat; ``locuslab/tofu`` ``config/model_config.yaml``
+and ``data_module.py: convert_raw_data_to_model_format``, tofu-metrics.md §3-§4):
+
+| format | masked (question) part = generation prompt | learned part (+ EOS) |
+|---|---|---|
+| ``tofu`` | ``"Question: " + q + "\\n"`` | ``"Answer: " + a`` |
+| ``llama2`` | ``"[INST] " + q + " [/INST]"`` | ``a`` (no space, as TOFU's logs were made) |
+| ``chat`` | the chat template's user turn + generation prompt | ``a`` |
+
+TOFU layouts are built exactly as TOFU builds them: the full text is tokenised as *one* string
+(so ``"Answer: Hello"`` gives ``':' 'ĠHello'`` on a GPT-2-family tokenizer, never a lone ``'Ġ'``),
+one learned EOS is appended, and the first ``len(tokenize(question_part, add_special_tokens=True))``
+positions are masked, BOS included. The ``Answer:`` tag is therefore part of the loss and of the
+token count |a| that probabilities and truth ratios are normalised by, and at generation time the
+model is prompted with the question part alone and writes ``Answer: …`` itself, as TOFU's
+``run_generation`` does. Counting the question with the tokenizer's own ``encode`` (not
+``tokenize``) counts BOS whatever the tokenizer class, avoiding TOFU issue #36.
+
+The chat format masks by position too: the prompt and the full text are tokenised separately and
+the prompt span is masked by its length; if the tokenizer merged across the prompt/answer boundary
+(the prompt ids are not a prefix of the full ids) the example is built by concatenating prompt ids
+and answer ids, so the mask can never shift by one token.
+
+``auto`` picks, in order: ``chat`` when the tokenizer has a chat template; the format a meow-built
+tokenizer declares (``FORMAT_KEY`` in its ``tokenizer_config.json``, set by ``meow_engine.tiny``);
+``tofu`` for the Phi family and ``llama2`` for Llama-2 (``FAMILY_FORMATS``); otherwise it refuses
+with a message naming the formats, rather than guessing a layout that would make probabilities
+silently incomparable.
 """
 
 from __future__ import annotations
@@ -20,6 +42,13 @@ from meow_engine.errors import ConfigError
 
 IGNORE_INDEX = -100
 FORMATS = ("auto", "chat", "tofu", "llama2")
+#: tokenizer_config.json key with which a meow-built tokenizer declares its prompt format
+FORMAT_KEY = "meow_prompt_format"
+#: config.model_type → TOFU layout, for tokenizers without a chat template (TOFU's model_config.yaml:
+#: Phi-1.5 uses the Question/Answer tags; its Llama-2 entry the [INST] tags)
+FAMILY_FORMATS = {"phi": "tofu", "phi-msft": "tofu", "mixformer-sequential": "tofu"}
+#: Llama-2's vocabulary size: a template-less ``llama`` model with it is taken for Llama-2(-chat)
+LLAMA2_VOCAB = 32000
 
 
 @dataclass(frozen=True)
@@ -29,28 +58,54 @@ class PromptFormat:
     name: str
 
     def prompt_text(self, tokenizer: Any, question: str) -> str:
+        """The masked question part, which is also the generation prompt."""
         if self.name == "chat":
             return tokenizer.apply_chat_template(
                 [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
             )
         if self.name == "llama2":
             return f"[INST] {question} [/INST]"
-        return f"Question: {question}\nAnswer: "
+        return f"Question: {question}\n"
+
+    def answer_text(self, answer: str) -> str:
+        """The learned part (before EOS): TOFU's answer tag + the answer."""
+        return f"Answer: {answer}" if self.name == "tofu" else answer
 
     def full_text(self, tokenizer: Any, question: str, answer: str) -> str:
-        # Llama-2: no space between "[/INST]" and the answer, as TOFU's logs were produced.
-        return self.prompt_text(tokenizer, question) + answer
+        return self.prompt_text(tokenizer, question) + self.answer_text(answer)
 
     def add_special_tokens(self) -> bool:
         # A chat template writes its own BOS/system tokens; plain formats rely on the tokenizer's.
         return self.name != "chat"
 
+    @property
+    def tofu_layout(self) -> bool:
+        """Built exactly as TOFU's ``convert_raw_data_to_model_format`` (joint tokenisation, count mask)."""
+        return self.name in ("tofu", "llama2")
 
-def resolve_format(tokenizer: Any, name: str = "auto") -> PromptFormat:
+
+def auto_format(tokenizer: Any, model_type: str | None = None) -> str:
+    """The format ``auto`` stands for with this tokenizer/model family, or a ConfigError naming the choices."""
+    if getattr(tokenizer, "chat_template", None):
+        return "chat"
+    declared = (getattr(tokenizer, "init_kwargs", None) or {}).get(FORMAT_KEY)
+    if declared in FORMATS and declared != "auto":
+        return str(declared)
+    if model_type in FAMILY_FORMATS:
+        return FAMILY_FORMATS[model_type]
+    if model_type == "llama" and len(tokenizer) == LLAMA2_VOCAB:
+        return "llama2"
+    family = f"model family {model_type!r}" if model_type else "an unknown model family"
+    raise ConfigError(f"cannot pick a prompt format: the tokenizer has no chat template and {family} has no "
+                      f"known layout; pass prompt_format, one of: chat (needs a template), tofu "
+                      f"('Question: q\\nAnswer: a', TOFU's Phi-1.5 layout), llama2 ('[INST] q [/INST]a')")
+
+
+def resolve_format(tokenizer: Any, name: str = "auto", model_type: str | None = None) -> PromptFormat:
     if name not in FORMATS:
         raise ConfigError(f"unknown prompt format {name!r}; known: {', '.join(FORMATS)}")
     if name == "auto":
-        name = "chat" if getattr(tokenizer, "chat_template", None) else "tofu"
+        name = auto_format(tokenizer, model_type)
     if name == "chat" and not getattr(tokenizer, "chat_template", None):
         raise ConfigError("prompt format 'chat' needs a tokenizer with a chat template")
     return PromptFormat(name)
@@ -81,20 +136,24 @@ def encode_prompt(tokenizer: Any, fmt: PromptFormat, question: str) -> list[int]
 def encode_example(
     tokenizer: Any, fmt: PromptFormat, question: str, answer: str, max_length: int | None = None
 ) -> EncodedExample:
-    """Tokenise prompt+answer, mask the prompt, append one EOS that is learned (TOFU layout)."""
+    """Tokenise question part + learned part, mask the question, append one learned EOS (TOFU layout).
+
+    As TOFU: the sequence is truncated at ``max_length`` and gets no EOS when the text alone fills it.
+    """
     add = fmt.add_special_tokens()
     prompt_ids = encode_prompt(tokenizer, fmt, question)
     full_ids = list(tokenizer(fmt.full_text(tokenizer, question, answer), add_special_tokens=add).input_ids)
-    if full_ids[: len(prompt_ids)] != prompt_ids or len(full_ids) <= len(prompt_ids):
-        full_ids = prompt_ids + list(tokenizer(answer, add_special_tokens=False).input_ids)
+    if not fmt.tofu_layout and (full_ids[: len(prompt_ids)] != prompt_ids or len(full_ids) <= len(prompt_ids)):
+        full_ids = prompt_ids + list(tokenizer(fmt.answer_text(answer), add_special_tokens=False).input_ids)
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ConfigError("the tokenizer has no EOS token")
+    n_masked = min(len(prompt_ids), len(full_ids))
     input_ids = full_ids + [eos]
-    labels = [IGNORE_INDEX] * len(prompt_ids) + input_ids[len(prompt_ids) :]
+    labels = [IGNORE_INDEX] * n_masked + input_ids[n_masked:]
     if max_length is not None and len(input_ids) > max_length:
         input_ids, labels = input_ids[:max_length], labels[:max_length]
-    return EncodedExample(input_ids=input_ids, labels=labels, prompt_len=len(prompt_ids))
+    return EncodedExample(input_ids=input_ids, labels=labels, prompt_len=n_masked)
 
 
 def collate(examples: list[EncodedExample], pad_id: int) -> dict[str, torch.Tensor]:

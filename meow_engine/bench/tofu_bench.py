@@ -45,7 +45,7 @@ from meow_engine.progress import NULL_REPORTER, ProgressCallback, ProgressEvent,
 
 STAGE_FILE = "stage.json"
 #: bump when a stage's computation changes in a way that invalidates cached results
-BENCH_VERSION = 1
+BENCH_VERSION = 2  # 2: TOFU-exact prompt layout
 DEFAULT_OUT_ROOT = Path("bench_out")
 
 

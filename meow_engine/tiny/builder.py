@@ -39,7 +39,7 @@ from meow_engine.models import LoadedModel
 from meow_engine.progress import NULL_REPORTER, Reporter
 from meow_engine.prompts import EncodedExample, PromptFormat, collate, encode_example
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: TOFU-exact layout (the "Answer: " tag is learned)
 MANIFEST = "meow_tiny.json"
 FACTS_FILE = "facts.jsonl"
 MAX_FACTS = 2000

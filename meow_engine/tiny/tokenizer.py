@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from meow_engine.prompts import FORMAT_KEY
+
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 
 
@@ -36,4 +38,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048) -> PreTrainedT
         pad_token="<pad>",
         unk_token="<unk>",
         clean_up_tokenization_spaces=False,
+        # Saved into tokenizer_config.json: ``auto`` then knows these models speak TOFU's layout.
+        **{FORMAT_KEY: "tofu"},
     )

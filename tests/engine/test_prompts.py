@@ -1,10 +1,13 @@
-"""Prompt formats and question-masked labels: the unmasked span is exactly the answer plus EOS.
+"""Prompt formats and question-masked labels: the unmasked span is exactly the learned part
+(TOFU's ``Answer: `` tag + the answer in the ``tofu`` format, the answer otherwise) plus EOS.
 
 The tokenizers are real byte-level BPE tokenizers trained in-process (one of them given a ChatML
-chat template); the SmolLM2 tokenizer gets the same checks in test_smollm2.py.
+chat template); TOFU's exact construction is checked against TOFU's own algorithm and logs in test_prompts_tofu.py.
 """
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 
@@ -46,7 +49,7 @@ def assert_mask_exact(tokenizer, fmt_name: str, question: str, answer: str) -> N
     assert ex.labels[ex.prompt_len :] == ex.input_ids[ex.prompt_len :], "everything after the prompt is learned"
     assert ex.input_ids[-1] == tokenizer.eos_token_id
     learned = tokenizer.decode(ex.input_ids[ex.prompt_len :], skip_special_tokens=False)
-    assert learned == answer + tokenizer.eos_token
+    assert learned == fmt.answer_text(answer) + tokenizer.eos_token
     assert tokenizer.decode(prompt, skip_special_tokens=False).endswith(fmt.prompt_text(tokenizer, question))
 
 
@@ -68,22 +71,26 @@ def test_bos_is_counted_in_the_prompt(tok) -> None:
     fmt = resolve_format(tok, "tofu")
     ex = encode_example(tok, fmt, "Who?", "Nobody.")
     assert ex.input_ids[0] == tok.bos_token_id
-    assert tok.decode(ex.input_ids[: ex.prompt_len]) == "<s>Question: Who?\nAnswer: "
+    assert tok.decode(ex.input_ids[: ex.prompt_len]) == "<s>Question: Who?\n"
+    assert tok.decode(ex.input_ids[ex.prompt_len :]) == "Answer: Nobody.</s>"
 
 
-def test_boundary_merge_falls_back_to_concatenation(tok) -> None:
-    """TOFU's prompt ends in a space the tokenizer merges into the answer's first word: masking
-    by the prompt's token count on the joint tokenization would shift the mask by one."""
-    fmt = resolve_format(tok, "tofu")
+def test_chat_boundary_merge_falls_back_to_concatenation(chat_tok) -> None:
+    """A template whose generation prompt ends in a space the tokenizer merges into the answer's first
+    word: masking by the prompt's token count on the joint tokenization would shift the mask by one,
+    so the chat format concatenates prompt ids and answer ids instead."""
+    t = copy.deepcopy(chat_tok)
+    t.chat_template = CHATML.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant: '")
+    fmt = resolve_format(t, "chat")
     q, a = QA[0]
-    joint = tok(fmt.full_text(tok, q, a)).input_ids
-    prompt = encode_prompt(tok, fmt, q)
-    assert joint[: len(prompt)] != prompt  # the pitfall is real for this tokenizer
-    assert_mask_exact(tok, "tofu", q, a)  # and the encoder avoids it
+    joint = t(fmt.full_text(t, q, a), add_special_tokens=False).input_ids
+    prompt = encode_prompt(t, fmt, q)
+    assert joint[: len(prompt)] != prompt  # the pitfall is real for this template
+    assert_mask_exact(t, "chat", q, a)  # and the encoder avoids it
 
 
 def test_resolve_format(tok, chat_tok) -> None:
-    assert resolve_format(tok).name == "tofu"
+    assert resolve_format(tok).name == "tofu"  # meow's tiny tokenizers declare it (FORMAT_KEY)
     assert resolve_format(chat_tok).name == "chat"
     assert resolve_format(chat_tok, "llama2").name == "llama2"
     with pytest.raises(ConfigError, match="chat template"):
