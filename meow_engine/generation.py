@@ -29,9 +29,17 @@ def rouge_l_recall(target: str, prediction: str) -> float:
 
 @torch.no_grad()
 def generate_from_ids(
-    lm: LoadedModel, prompts: Sequence[list[int]], max_new_tokens: int = 200, batch_size: int = 32
+    lm: LoadedModel, prompts: Sequence[list[int]], max_new_tokens: int = 200, batch_size: int = 32,
+    temperature: float | None = None, seed: int = 0,
 ) -> list[list[int]]:
-    """Greedy continuation token ids (EOS and padding removed) for each prompt, in input order."""
+    """Continuation token ids (EOS and padding removed) for each prompt, in input order.
+
+    Greedy unless ``temperature`` is given; sampling is seeded so an audit can be re-run exactly.
+    """
+    sampling: dict = {"do_sample": False}
+    if temperature is not None:
+        sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        torch.manual_seed(seed)
     tok = lm.tokenizer
     pad = tok.pad_token_id
     eos = tok.eos_token_id
@@ -50,8 +58,8 @@ def generate_from_ids(
             input_ids=ids.to(lm.device),
             attention_mask=mask.to(lm.device),
             max_new_tokens=max_new_tokens,
-            do_sample=False,
             num_beams=1,
+            **sampling,
             pad_token_id=pad,
             eos_token_id=eos,
         )

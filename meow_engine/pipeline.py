@@ -1,8 +1,10 @@
 """``unlearn()``: the whole MEOW request in one call, the function the CLI and workers run.
 
 Stages (each timed and reported as progress): audit before (MEMO of the true answers, greedy
-ROUGE-L recall on forget and retain facts) → invert → MEMO of every candidate → select → finetune
-→ audit after → oracle-free report. Baseline methods skip the inversion stages and train on the
+ROUGE-L recall on forget and retain facts, the leakage audit) → invert → MEMO of every candidate →
+select (a fact with fewer than k valid inversions is ``uninvertible`` and not trained on) →
+finetune in rounds, the leakage audit between rounds deciding when to stop → audit after →
+verdict and oracle-free report. Baseline methods skip the inversion stages and train on the
 true forget answers (plus retain rows when the method needs them), so every method is measured by
 the same audit code.
 """
@@ -22,7 +24,7 @@ from meow_engine.facts import Fact
 from meow_engine.models import LoadedModel, load_model
 from meow_engine.progress import ProgressCallback, Reporter, StopCallback
 from meow_engine.prompts import resolve_format
-from meow_engine.results import FactReport, Inversion, SetSummary, UnlearnResult
+from meow_engine.results import FactReport, Inversion, SetSummary, SpanInfo, UnlearnResult
 
 __all__ = ["unlearn", "UnlearnResult", "audit"]
 
@@ -86,13 +88,17 @@ def unlearn(
     should_stop: StopCallback | None = None,
     holdout_facts: Sequence[Fact] | None = None,
 ) -> UnlearnResult:
-    """Unlearn ``forget_facts`` from ``model``; returns every measured number and the artifact.
+    """Unlearn ``forget_facts`` from ``model``; returns every measured number, the verdict and the artifact.
 
+    With ``config.target`` enabled (the default) the finetune runs in rounds with the leakage audit
+    between them and stops as soon as the target holds (see ``meow_engine.rounds``).
     Raises ``StopRequested`` when ``should_stop`` turns true (nothing is saved then) and
     ``ConfigError`` for settings that cannot work (e.g. a baseline that needs retain facts).
     """
     from meow_engine.methods import METHODS
-    from meow_engine.training import TrainRow, finetune
+    from meow_engine.rounds import RoundController
+    from meow_engine.sensitive import fact_spans
+    from meow_engine.training import TrainRow, finetune, save_artifact
 
     config = config or UnlearnConfig()
     forget_facts = list(forget_facts)
@@ -111,7 +117,12 @@ def unlearn(
         if config.prompt_format != "auto":
             lm = replace(lm, prompt_format=resolve_format(lm.tokenizer, config.prompt_format))
 
-    reports = [FactReport(index=i, id=f.id, question=f.question, answer=f.answer) for i, f in enumerate(forget_facts)]
+    forget_spans = [fact_spans(f) for f in forget_facts]
+    retain_spans = [fact_spans(f) for f in retain_facts]
+    reports = [FactReport(index=i, id=f.id, question=f.question, answer=f.answer,
+                          spans=[SpanInfo(text=sp.text, kind=sp.kind, source=sp.source) for sp in spans])
+               for i, (f, spans) in enumerate(zip(forget_facts, forget_spans, strict=True))]
+    leak_on = config.leak_audit.enabled
 
     def audited(model_now: LoadedModel, when: str) -> tuple[list[float], dict]:
         """Audit ``model_now`` and copy its per-fact numbers into the reports' ``*_<when>`` fields."""
@@ -129,21 +140,52 @@ def unlearn(
 
     memo_before, probe_before = audited(lm, "before")
     reporter.check_stop()
+    controller = RoundController(lm, forget_facts, forget_spans, retain_facts, retain_spans, config, reporter)
+    if leak_on:
+        with timer.stage("leak_audit_before"):
+            controller.audit_before()
+    reporter.check_stop()
 
     if method_cls.uses_inversions:
         rows = _inverted_rows(lm, forget_facts, retain_facts, config, reporter, reports, timer)
+        if rows and config.train_raw:
+            rows += [replace(r, raw=True) for r in dict.fromkeys(rows)]
+        if rows and retain_facts and config.retain_anchor > 0:
+            anchors = _anchor_rows(retain_facts, round(config.retain_anchor * len(rows)))
+            rows += anchors
     else:
         rows = [TrainRow(f.question, f.answer) for f in forget_facts]
+    trained = sorted({i for i, r in enumerate(reports) if r.uninvertible is None})
+    controller.trained = trained
     retain_rows = [TrainRow(f.question, f.answer) for f in retain_facts] if method_cls.needs_retain else None
 
-    with timer.stage("finetune"):
-        ft = finetune(lm, rows, config.finetune, method=config.method, method_params=config.method_params,
-                      retain_rows=retain_rows, output_dir=output_dir, reporter=reporter)
-    if ft.stopped:
-        raise StopRequested("stop requested during finetune")
-    after_lm = replace(lm, model=ft.model)
+    ft_config = controller.finetune_config(len(rows))
+    training: dict = {"steps": 0, "losses": [], "seconds": 0.0, "stopped": False, "rows": len(rows)}
+    artifact = None
+    after_lm = lm
+    if rows:
+        with timer.stage("finetune"):
+            ft = finetune(lm, rows, ft_config, method=config.method, method_params=config.method_params,
+                          retain_rows=retain_rows, output_dir=None, reporter=reporter,
+                          round_steps=controller.round_steps(len(rows)) if controller.active else None,
+                          between_rounds=controller.between_rounds if controller.active else None)
+        if ft.stopped:
+            raise StopRequested("stop requested during finetune")
+        after_lm = replace(lm, model=ft.model)
+        if controller.active:
+            with timer.stage("leak_audit_rounds_final"):
+                controller.finish(ft.model, ft.steps, ft_config.effective_lr())
+        if output_dir is not None:
+            artifact = save_artifact(ft.model, lm, ft_config, output_dir)
+        training = {"steps": ft.steps, "losses": ft.losses, "seconds": ft.seconds, "stopped": ft.stopped,
+                    "rows": len(rows), "budget_steps": ft.total_steps,
+                    "lr_start": ft.learning_rates[0] if ft.learning_rates else None,
+                    "lr_last": ft.learning_rates[-1] if ft.learning_rates else None}
 
     memo_after, probe_after = audited(after_lm, "after")
+    if leak_on:
+        with timer.stage("leak_audit_after"):
+            controller.audit_after(after_lm, reports)
     report: dict = {}
     if config.audit:
         from meow_engine.metrics.report import report_deltas
@@ -152,19 +194,28 @@ def unlearn(
                   "delta": report_deltas(probe_before, probe_after)}
         report["delta"]["forget_memo"] = _mean(memo_after) - _mean(memo_before)  # type: ignore[operator]
 
+    verdict = controller.verdict(reports, rows_trained=bool(rows)) if leak_on else None
     return UnlearnResult(
         method=config.method,
         model=lm.ref,
+        verdict=verdict.verdict if verdict else None,
+        verdict_reason=verdict.reason if verdict else "leakage audit disabled: nothing was measured to decide",
+        target_met=verdict.target_met if verdict else None,
+        rounds=controller.rounds,
         forget=SetSummary(n_facts=len(forget_facts), memo_before=_mean(memo_before), memo_after=_mean(memo_after),
                           rougeL_before=_mean(_items(probe_before, "forget", "rougeL")),
-                          rougeL_after=_mean(_items(probe_after, "forget", "rougeL"))),
+                          rougeL_after=_mean(_items(probe_after, "forget", "rougeL")),
+                          leak_rate_before=controller.forget_leak_rate("before"),
+                          leak_rate_after=controller.forget_leak_rate("after")),
         retain=SetSummary(n_facts=len(retain_facts), rougeL_before=_mean(_items(probe_before, "retain", "rougeL")),
-                          rougeL_after=_mean(_items(probe_after, "retain", "rougeL"))) if retain_facts else None,
+                          rougeL_after=_mean(_items(probe_after, "retain", "rougeL")),
+                          leak_rate_before=controller.retain_said_rate("before"),
+                          leak_rate_after=controller.retain_said_rate("after"),
+                          kept=controller.retain_kept()) if retain_facts else None,
         facts=reports,
         report=report,
-        training={"steps": ft.steps, "losses": ft.losses, "seconds": ft.seconds, "stopped": ft.stopped,
-                  "rows": len(rows)},
-        artifact=ft.artifact,
+        training=training,
+        artifact=artifact,
         output_dir=str(output_dir) if output_dir is not None else None,
         timings=timer.timings,
         config=config.model_dump(mode="json"),
@@ -194,6 +245,11 @@ def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], conf
             report = reports[s.fact_index]
             report.inverter_raw = s.raw
             report.flags = list(s.flags)
+            k = config.selection.k
+            if len(s.candidates) < k:
+                report.uninvertible = _uninvertible_reason(s, k, config.inverter.n)
+                report.inversions = [Inversion(text=c, memo=m) for c, m in zip(s.candidates, scores, strict=True)]
+                continue
             chosen = select_candidates(scores, config.selection, s.fact_index)
             report.inversions = [
                 Inversion(text=c, memo=m, selected=i in chosen, rank=chosen.index(i) + 1 if i in chosen else None)
@@ -202,3 +258,19 @@ def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], conf
             for j in training_rows(chosen, config.selection.rows_per_qa):
                 rows.append(TrainRow(forget[s.fact_index].question, s.candidates[j]))
     return rows
+
+
+def _uninvertible_reason(s, k: int, n: int) -> str:
+    """Why a fact is not trained on: fewer than k candidates survived the inverters' shared filter."""
+    rejected = list(getattr(s, "rejected", []) or [])
+    why = "; ".join(dict.fromkeys(str(r.get("reason", r)) if isinstance(r, dict) else str(r) for r in rejected))
+    text = f"only {len(s.candidates)} of {n} candidates remove every sensitive span (k = {k} needed)"
+    return f"{text}: {why}" if why else text
+
+
+def _anchor_rows(retain: Sequence[Fact], n: int) -> list:
+    """``n`` retain rows with their true answers, cycling through the retain facts in order."""
+    from meow_engine.training import TrainRow
+
+    return [TrainRow(retain[i % len(retain)].question, retain[i % len(retain)].answer, raw=bool(i // len(retain) % 2))
+            for i in range(n)]

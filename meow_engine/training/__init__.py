@@ -2,7 +2,8 @@
 
 from meow_engine.training.artifacts import save_full, save_lora, save_merged
 from meow_engine.training.data import TrainRow, rows_from_facts
-from meow_engine.training.trainer import FinetuneResult, finetune, plan_steps
+from meow_engine.training.trainer import FinetuneResult, RoundDecision, finetune, plan_steps, save_artifact
 
-__all__ = ["FinetuneResult", "TrainRow", "finetune", "plan_steps", "rows_from_facts", "save_full", "save_lora",
+__all__ = ["FinetuneResult", "RoundDecision", "TrainRow", "finetune", "plan_steps", "save_artifact", "rows_from_facts",
+           "save_full", "save_lora",
            "save_merged"]

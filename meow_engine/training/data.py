@@ -31,6 +31,30 @@ class TrainRow:
 
     question: str
     answer: str
+    #: bare ``question answer`` text with no prompt format (how MEMO prompts and pretraining text look)
+    raw: bool = False
+
+
+class _RawFormat:
+    """The prompt-format interface ``encode_example`` needs, for bare text: question, a space, answer."""
+
+    name = "raw"
+    tofu_layout = False
+
+    def prompt_text(self, tokenizer: object, question: str) -> str:
+        return question + " "
+
+    def answer_text(self, answer: str) -> str:
+        return answer
+
+    def full_text(self, tokenizer: object, question: str, answer: str) -> str:
+        return question + " " + answer
+
+    def add_special_tokens(self) -> bool:
+        return True
+
+
+RAW_FORMAT = _RawFormat()
 
 
 def rows_from_facts(facts: Sequence[object]) -> list[TrainRow]:
@@ -41,7 +65,8 @@ def rows_from_facts(facts: Sequence[object]) -> list[TrainRow]:
 def encode_rows(lm: LoadedModel, rows: Sequence[TrainRow], max_length: int, what: str) -> list[EncodedExample]:
     out = []
     for i, row in enumerate(rows):
-        ex = encode_example(lm.tokenizer, lm.prompt_format, row.question, row.answer, max_length)
+        fmt = RAW_FORMAT if row.raw else lm.prompt_format
+        ex = encode_example(lm.tokenizer, fmt, row.question, row.answer, max_length)  # type: ignore[arg-type]
         if ex.n_answer_tokens == 0:
             raise ConfigError(f"{what} row {i}: the prompt alone has {ex.prompt_len} tokens, "
                               f"max_length is {max_length}; no answer token is left to train on")
