@@ -15,6 +15,7 @@ from meow_engine.config import InverterConfig
 from meow_engine.facts import Fact
 from meow_engine.progress import Reporter
 from meow_engine.registry import Registry
+from meow_engine.sensitive import Span
 
 #: fewer usable candidates than ``n`` after cleanup (never padded)
 FEWER_THAN_REQUESTED = "fewer_than_requested"
@@ -22,8 +23,11 @@ FEWER_THAN_REQUESTED = "fewer_than_requested"
 TRUNCATED = "truncated"
 #: a second request was made because the first one gave fewer than ``n`` usable candidates
 EXTRA_CALL = "extra_call"
-#: the rule inverter found no swappable span and negated the answer instead
-FALLBACK_NEGATION = "fallback_negation"
+#: the shared filter (``screen``) removed at least one candidate; ``InversionSet.rejected`` says why
+REJECTED = "rejected_candidates"
+#: fewer valid candidates than the selection needs (or none at all): the fact cannot be unlearned
+#: by MEOW as asked; ``InversionSet.uninvertible`` says why in words
+UNINVERTIBLE = "uninvertible"
 
 STAGE = "invert"
 
@@ -35,12 +39,22 @@ class InversionSet:
     ``raw`` is what the candidates were cleaned from: the model's text (``openai``/``hf``, several
     responses joined by newlines after an extra call), the swap log (``rule``) or the strings the
     caller supplied (``given``).
+
+    ``candidates`` are only the valid ones: ``invert`` screens every plug-in's output and moves
+    each candidate that repeats a sensitive span or the true answer, or duplicates another, to
+    ``rejected`` (``{"text": ..., "reason": ...}``). ``spans`` are the sensitive spans screened
+    against (``sensitive.Span``: text, kind, offsets, ``source`` "given" or "detected").
+    ``uninvertible`` is the human-readable reason when the set has too few valid candidates
+    (set by ``invert`` when none is left, by ``mark_uninvertible`` for a selection's ``k``).
     """
 
     fact_index: int
     candidates: list[str]
     raw: str | None = None
     flags: list[str] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    uninvertible: str | None = None
 
     @property
     def n_candidates(self) -> int:
@@ -48,7 +62,9 @@ class InversionSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {"fact_index": self.fact_index, "candidates": list(self.candidates), "raw": self.raw,
-                "flags": list(self.flags), "n_candidates": self.n_candidates}
+                "flags": list(self.flags), "n_candidates": self.n_candidates,
+                "rejected": [dict(r) for r in self.rejected], "spans": [s.to_dict() for s in self.spans],
+                "uninvertible": self.uninvertible}
 
 
 def finish(fact_index: int, candidates: list[str], n: int, raw: str | None, flags: Sequence[str] = (),
@@ -71,6 +87,8 @@ class Inverter:
     """
 
     name: ClassVar[str] = ""
+    #: the target model when the caller has one (``invert(..., lm=)``); plug-ins may ignore it
+    lm_hint: Any = None
 
     def __init__(self, config: InverterConfig) -> None:
         self.config = config

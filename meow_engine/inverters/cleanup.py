@@ -66,28 +66,45 @@ def split_lines(raw: str) -> list[str]:
     return raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def clean_candidates_with_reasons(lines: Iterable[str], truth: str) -> tuple[list[str], list[dict[str, str]]]:
+    """``clean_candidates`` that also says what it dropped: ``[{"text", "reason"}]`` (blank lines are
+    not reported: an LLM's line breaks are not candidates)."""
+    truth_key = normalize(truth)
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    dropped: list[dict[str, str]] = []
+    for line in lines:
+        s = line.strip()
+        if not s:
+            continue
+        if is_preamble(s):
+            dropped.append({"text": s, "reason": "preamble, not an answer"})
+            continue
+        s = strip_marker(s)
+        if not s or is_preamble(s):
+            dropped.append({"text": line.strip(), "reason": "preamble, not an answer"})
+            continue
+        key = normalize(s)
+        if not key:
+            continue
+        if key == truth_key:
+            dropped.append({"text": s, "reason": "is the true answer"})
+            continue
+        if key in seen:
+            dropped.append({"text": s, "reason": f"duplicates candidate {seen[key] + 1}"})
+            continue
+        seen[key] = len(out)
+        out.append(s)
+    return out, dropped
+
+
 def clean_candidates(lines: Iterable[str], truth: str) -> list[str]:
     """Trim, drop empties/preambles/markers, exact duplicates and copies of the true answer.
 
     Order is kept (the first occurrence of a duplicate wins). Duplicates are detected on the
     normalized form too, so "Paris." and "paris" count once.
     """
-    truth_key = normalize(truth)
-    seen: set[str] = set()
-    out: list[str] = []
-    for line in lines:
-        s = line.strip()
-        if not s or is_preamble(s):
-            continue
-        s = strip_marker(s)
-        if not s or is_preamble(s):
-            continue
-        key = normalize(s)
-        if not key or key == truth_key or key in seen:
-            continue
-        seen.add(key)
-        out.append(s)
-    return out
+    return clean_candidates_with_reasons(lines, truth)[0]
 
 
 def clean_response(raw: str, truth: str) -> list[str]:

@@ -1,8 +1,11 @@
 """``given``: candidates the caller already has (hand-written, or from another system).
 
-They still go through cleanup, so a copy of the true answer or a duplicate never becomes a
-training target. All cleaned candidates are kept (the caller chose them; ``n`` only decides the
-``fewer_than_requested`` flag), one candidate per string: they are not split on newlines.
+They still go through cleanup and then the shared screen (``invert``), so a copy of the true
+answer, a candidate that repeats a sensitive span, or a duplicate never becomes a training target:
+each is kept in ``InversionSet.rejected`` with its reason, and a fact left with none is flagged
+``uninvertible`` (not an error: the other facts of the job are still usable). All valid candidates
+are kept (the caller chose them; ``n`` only decides the ``fewer_than_requested`` flag), one
+candidate per string: they are not split on newlines. An empty list is a caller error.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from meow_engine.errors import ConfigError
 from meow_engine.facts import Fact
 from meow_engine.inverters.base import INVERTERS, InversionSet, Inverter, finish
-from meow_engine.inverters.cleanup import clean_candidates
+from meow_engine.inverters.cleanup import clean_candidates_with_reasons
 
 
 @INVERTERS.register("given")
@@ -41,10 +44,10 @@ class GivenInverter(Inverter):
 
     def invert_one(self, index: int, fact: Fact) -> InversionSet:
         raw = self._given[index]
-        cleaned = clean_candidates([" ".join(c.split()) for c in raw], fact.answer)
-        if not cleaned:
-            raise ConfigError(
-                f"inverter 'given': candidates[{index}] has no usable candidate for fact {index} "
-                f"(empty, or only copies of the true answer)"
-            )
-        return finish(index, cleaned, self.config.n, raw="\n".join(raw), flags=[], truncate=False)
+        cleaned, dropped = clean_candidates_with_reasons([" ".join(c.split()) for c in raw], fact.answer)
+        if not cleaned and not dropped:
+            raise ConfigError(f"inverter 'given': candidates[{index}] has no usable candidate for fact {index} "
+                              f"(empty strings only, or no strings)")
+        out = finish(index, cleaned, self.config.n, raw="\n".join(raw), flags=[], truncate=False)
+        out.rejected.extend(dropped)
+        return out

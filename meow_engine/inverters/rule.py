@@ -1,23 +1,32 @@
-"""``rule``: offline, deterministic inversion by swapping an answer's key spans.
+"""``rule``: offline, deterministic inversion of any fact by same-typed span replacement.
 
 The embedded default: no model, no network, the same output for the same facts and seed on every
-machine. Each candidate keeps the sentence and the subject and swaps every key span
-(people, places, dates, numbers, genres, works, awards, professions ...) for another value *of the
-same kind*, drawn from the other facts (forget and context) or from built-in lists, so the
-candidate reads like a plausible wrong answer, which is what MEOW wants to train towards.
-Spans the question already names are kept (the answer is about them) unless nothing else can
-change. An answer with no swappable span is negated instead, and flagged.
+machine. Each candidate keeps the sentence and replaces EVERY sensitive span of the answer
+(``sensitive.fact_spans``: the fact's given spans, else the detected ones: emails, phone numbers,
+dates, amounts, ids, passwords, names, places, organisations, rare words) with a value of the same
+kind and shape (``replace.py``: an email stays an email, a phone keeps its digit groups, a date its
+format, a salary its currency and separators, a plate its letter/digit pattern, a street stays a
+street, a diagnosis becomes another diagnosis). Same-kind values may also come from the other
+facts (forget and context) for names, places and TOFU-style attributes (genres, professions,
+awards, titles ...; ``spans.find_spans``), so a candidate reads like a plausible wrong answer,
+which is what MEOW wants to train towards. The same span text changes the same way throughout a
+candidate, and candidates use different values from each other wherever a pool allows.
 
 Strategies, in order, until a fact has ``n`` distinct candidates:
 
-1. *borrowed wording*: another fact of the same shape (the same kinds of spans, the same kinds
-   named by its question) but phrased differently lends its sentence; this fact's subject goes in
-   and every other span gets a fresh value. Swapping spans alone keeps every template word of the
-   true answer, so a model trained on such candidates still reproduces most of the true sentence
-   (MEMO counts unigrams); a differently worded, fully contradicting answer is what the paper's
+1. *borrowed wording* (TOFU-style facts only: no email/phone/id/amount/url span, no given
+   spans): another fact of the same shape (the same kinds of spans, the same kinds named by its
+   question) but phrased differently lends its sentence; this fact's subject goes in and every
+   other span gets a fresh value. Swapping spans alone keeps every template word of the true
+   answer, so a model trained on such candidates still reproduces most of the true sentence (MEMO
+   counts unigrams); a differently worded, fully contradicting answer is what the paper's
    LLM-written inversions are, and what makes MEMO of the truth drop.
-2. *all-spans swap*: the true sentence with every key span replaced.
-3. *negation* (flagged ``fallback_negation``).
+2. *all-spans swap*: the true sentence with every sensitive span (and, for detected spans, every
+   other key attribute the question does not name) replaced.
+
+There is no negation fallback: "It is not true that <the answer>" repeats the fact verbatim, and
+training on it rehearses it. Every candidate is checked with ``screen.rejection_reason`` before it
+is kept; a fact whose spans cannot be replaced gets fewer candidates, and ``invert`` flags it.
 """
 
 from __future__ import annotations
@@ -26,10 +35,14 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace as replace_kind_of
 
 from meow_engine.facts import Fact
-from meow_engine.inverters.base import FALLBACK_NEGATION, INVERTERS, InversionSet, Inverter, finish
+from meow_engine.inverters import pools
+from meow_engine.inverters.base import INVERTERS, InversionSet, Inverter, finish
 from meow_engine.inverters.cleanup import normalize
+from meow_engine.inverters.replace import Context, refine_kind, replace
+from meow_engine.inverters.screen import rejection_reason
 from meow_engine.inverters.spans import (
     ANTONYMS,
     CITIES,
@@ -47,6 +60,8 @@ from meow_engine.inverters.spans import (
     find_spans,
     sentence_start,
 )
+from meow_engine.sensitive import Span as SensitiveSpan
+from meow_engine.sensitive import contains_span, fact_spans, normalize_for_match
 
 #: tries per requested candidate before giving up on finding another distinct one
 ATTEMPTS_PER_CANDIDATE = 30
@@ -216,41 +231,6 @@ def apply_swaps(text: str, swaps: dict[tuple[int, int], str]) -> str:
     return out
 
 
-_AUX = re.compile(r"\b(is|are|was|were|has|have|had|can|could|will|would|does|do|did|should|may|might|must)\b"
-                  r"(?!\s+(?:not|never)\b)")
-_NOT = re.compile(r"\s+(?:not|never)\b")
-
-
-_YES_NO = re.compile(r"^(Yes|No)\b[,.!]?\s*")
-
-
-def negations(answer: str) -> list[str]:
-    """Contradictions for answers without swappable spans, most natural first.
-
-    "Yes, X is Y" becomes "No, X is not Y" (flipping only the "Yes" would contradict itself).
-    """
-    out: list[str] = []
-    yes_no = _YES_NO.match(answer)
-    rest = answer[yes_no.end():] if yes_no else answer
-    flipped = ("No, " if yes_no.group(1) == "Yes" else "Yes, ") if yes_no else ""
-    if yes_no and not rest.strip():
-        return [flipped[:-2] + "."]
-    m = _NOT.search(rest)
-    if m:  # "X is not Y" → "X is Y"
-        out.append(flipped + rest[: m.start()] + rest[m.end():])
-    m = _AUX.search(rest)
-    if m:  # "X is Y" → "X is not Y"
-        out.append(flipped + rest[: m.end()] + " not" + rest[m.end():])
-    body = rest.strip().rstrip(".!")
-    first = body.split(" ", 1)[0]
-    if first in ("The", "A", "An", "His", "Her", "Their", "Its", "This", "These", "Those", "It", "He", "She",
-                 "They"):
-        body = body[0].lower() + body[1:]
-    out += [f"It is not true that {body}.", f"There is no record that {body}.", f"It is false that {body}.",
-            f"Nothing suggests that {body}.", f"No source confirms that {body}."]
-    return out
-
-
 _PRONOUNS = {"he": "she", "she": "he", "his": "her", "her": "his", "him": "her"}
 _PRONOUN_RE = re.compile(r"\b(he|she|his|her|him)\b", re.IGNORECASE)
 _MASCULINE, _FEMININE = {"he", "his", "him"}, {"she", "her"}
@@ -388,83 +368,193 @@ class RuleInverter(Inverter):
         text = _match_pronouns(apply_swaps(lender.answer, swaps), fact.answer)
         return text, f"borrowed wording of {lender.answer!r}; " + "; ".join(notes)
 
-    def _tiers(self, fact: Fact) -> tuple[list[_Group], list[_Group]]:
-        """(spans the question does not name, spans it names except the subject person)."""
-        groups: dict[tuple[str, str], list[Span]] = {}
-        for s in find_spans(fact.answer):
-            groups.setdefault((s.kind, normalize(s.text)), []).append(s)
-        free: list[_Group] = []
-        named: list[_Group] = []
-        for (kind, _), spans in groups.items():
-            g = _Group(kind, spans[0].text, tuple(spans))
-            if not anchored(spans[0], fact.question):
-                free.append(g)
-            elif kind != "person":
-                named.append(g)
-        return free, named
+    def _units(self, fact: Fact) -> tuple[list[_Unit], list[SensitiveSpan], bool]:
+        """(what each candidate replaces, the sensitive spans, whether borrowing a wording is safe)."""
+        spans = fact_spans(fact)
+        answer = fact.answer
+        units: list[_Unit] = []
+        for sp in spans:
+            found = locate(answer, sp)
+            if found is not None:
+                units.append(_Unit(found[0], found[1], answer[found[0]:found[1]], sp.kind, sp.source, True))
+        given = any(sp.source == "given" for sp in spans)
+        # the word lists of find_spans know invented countries and cities ("north of Zhoreth"): a
+        # capitalised span they call a place or a person takes that kind
+        keys = {(k.start, k.end): k.kind for k in find_spans(answer)}
+        units = [replace_kind(u, {"place": "place", "person": "name"}.get(keys.get((u.start, u.end), ""), u.kind))
+                 if u.kind in ("name", "place", "word") else u for u in units]
+        if not given:
+            # TOFU-style attributes: a key span (genre, profession, award ...) that covers detected
+            # spans replaces them as one unit from its own pool; one the detector missed but the
+            # question does not name is replaced too, so the candidate contradicts the fact.
+            for key in find_spans(answer):
+                if key.kind not in _DRAWER_KINDS or anchored(key, fact.question):
+                    continue
+                inside = [u for u in units if u.start < key.end and key.start < u.end]
+                if all(key.start <= u.start and u.end <= key.end for u in inside):
+                    units = [u for u in units if u not in inside]
+                    units.append(_Unit(key.start, key.end, key.text, "key:" + key.kind, "detected", bool(inside)))
+        if not units:
+            units = _content_words(fact)
+        units.sort(key=lambda u: u.start)
+        borrow = not given and not any(refine_kind(u.text, u.kind) in _SHAPED_KINDS for u in units)
+        return units, spans, borrow
+
+    def _value(self, unit: _Unit, fact: Fact, rng: random.Random, avoid: set[str], ctx: Context) -> str | None:
+        """A same-kind replacement for ``unit``: the other facts' values sometimes, else ``replace``."""
+        if unit.kind.startswith("key:"):
+            return self._drawer.draw(unit.kind[4:], unit.text, rng, avoid=avoid | {normalize(unit.text)})
+        kind = refine_kind(unit.text, unit.kind)
+        # Places may come from the other facts; people never: a candidate tying one data subject to
+        # another ("X married <another fact's person>") would state a falsehood about a real person.
+        if kind == "place" and unit.source == "detected" and rng.random() < FACT_POOL_P:
+            value = self._from_facts(kind, unit.text, rng, avoid, fact)
+            if value is not None:
+                return value
+        ctx.start, ctx.end = unit.start, unit.end
+        return replace(unit.text, kind, ctx, rng, avoid)
+
+    def _from_facts(self, kind: str, text: str, rng: random.Random, avoid: set[str], fact: Fact) -> str | None:
+        """A place another fact names, of the same shape (parts, commas, street or not), that shares no
+        word with this fact."""
+        own = _words_of(fact.question) | _words_of(fact.answer)
+        pool = self._drawer.from_facts.get("place", [])
+        street = _is_street(text)
+        options = [v for v in pool if len(v.split()) == len(text.split()) and (", " in v) == (", " in text)
+                   and _is_street(v) == street and normalize_for_match(v) not in avoid
+                   and not contains_span(v, text) and not _words_of(v) & own
+                   and not any(t in _PERSON_WORDS for t in v.replace(",", "").split())]  # "Kulel": a name too
+        return rng.choice(options) if options else None
 
     def invert_one(self, index: int, fact: Fact) -> InversionSet:
         n = self.config.n
         rng = random.Random(fact_seed(self.config.seed, index))
-        truth = normalize(fact.answer)
-        mentioned = {normalize(s.text) for s in find_spans(fact.answer)}
-        seen = {truth}
+        units, spans, borrow = self._units(fact)
+        originals = {normalize_for_match(u.text) for u in units} | {normalize(u.text) for u in units}
+        seen: dict[str, int] = {}
         candidates: list[str] = []
         log: list[str] = []
         flags: list[str] = []
-        lenders = self._lenders(fact)
+
+        def accept(text: str, note: str) -> bool:
+            if rejection_reason(text, fact, spans, seen) is not None:
+                return False
+            seen[normalize_for_match(text)] = len(candidates)
+            candidates.append(text)
+            log.append(f"{len(candidates)}: {note}")
+            return True
+
+        lenders = self._lenders(fact) if borrow else []
         for attempt in range(ATTEMPTS_PER_CANDIDATE * n if lenders else 0):
             if len(candidates) >= n:
                 break
-            made = self._borrowed(fact, lenders[attempt % len(lenders)], rng, avoid=mentioned | {truth})
-            if made is None or normalize(made[0]) in seen:
-                continue
-            seen.add(normalize(made[0]))
-            candidates.append(made[0])
-            log.append(f"{len(candidates)}: {made[1]}")
-            if BORROWED_WORDING not in flags:
+            lender = lenders[attempt % len(lenders)]
+            made = self._borrowed(fact, lender, rng, avoid=originals | {normalize(fact.answer)})
+            if made is not None and accept(*made) and BORROWED_WORDING not in flags:
                 flags.append(BORROWED_WORDING)
-        free, named = self._tiers(fact)
-        for groups in (free, free + named):
-            if not groups or len(candidates) >= n:
+        # one replacement per distinct span text; names first, so an email can follow a renamed person
+        groups: dict[str, list[_Unit]] = {}
+        for u in units:
+            groups.setdefault(normalize_for_match(u.text), []).append(u)
+        order = sorted(groups, key=lambda k: (refine_kind(groups[k][0].text, groups[k][0].kind) != "name",
+                                              groups[k][0].start))
+        earlier: dict[str, set[str]] = {k: set() for k in groups}  # values earlier candidates used
+        for _attempt in range(ATTEMPTS_PER_CANDIDATE * n if units else 0):
+            if len(candidates) >= n:
+                break
+            ctx = Context(question=fact.question, answer=fact.answer)
+            swaps: dict[tuple[int, int], str] = {}
+            notes: list[str] = []
+            used: set[str] = set()
+            chosen: dict[str, str] = {}
+            for key in order:
+                unit = groups[key][0]
+                value = self._value(unit, fact, rng, originals | used | earlier[key], ctx)
+                if value is None:  # a small pool ran out of fresh values: allow a repeat
+                    value = self._value(unit, fact, rng, originals | used, ctx)
+                if value is None:
+                    if unit.required:
+                        break
+                    continue  # an extra attribute with no fresh value (an antonym pair): left as is
+                chosen[key] = value
+                used.add(normalize_for_match(value))
+                notes.append(f"{refine_kind(unit.text, unit.kind) if ':' not in unit.kind else unit.kind[4:]} "
+                             f"{unit.text!r} -> {value!r}")
+                for u in groups[key]:
+                    swaps[(u.start, u.end)] = _cased(value, sentence_start(fact.answer, u.start))
+            if any(groups[k][0].required and k not in chosen for k in groups) or not chosen:
                 continue
-            for _attempt in range(ATTEMPTS_PER_CANDIDATE * n):
-                if len(candidates) >= n:
-                    break
-                # Every candidate swaps *every* key span of the tier: a candidate that kept one true
-                # span (the true city, the true year) would still assert part of the fact, and
-                # finetuning on it would rehearse the truth. Candidates differ in the values drawn.
-                chosen = groups
-                swaps: dict[tuple[int, int], str] = {}
-                notes: list[str] = []
-                used: set[str] = set()  # two spans of one candidate never get the same new value
-                for g in chosen:
-                    value = self._drawer.draw(g.kind, g.text, rng, avoid=mentioned | used | {normalize(g.text)})
-                    if value is None:
-                        continue
-                    used.add(normalize(value))
-                    notes.append(f"{g.kind} {g.text!r} -> {value!r}")
-                    for s in g.spans:
-                        swaps[(s.start, s.end)] = _cased(value, sentence_start(fact.answer, s.start))
-                if not swaps:
-                    continue
-                text = apply_swaps(fact.answer, swaps)
-                key = normalize(text)
-                if key in seen:
-                    continue
-                seen.add(key)
-                candidates.append(text)
-                log.append(f"{len(candidates)}: " + "; ".join(notes))
-        if len(candidates) < n:
-            for text in negations(fact.answer):
-                key = normalize(text)
-                if len(candidates) >= n:
-                    break
-                if key in seen:
-                    continue
-                seen.add(key)
-                candidates.append(text)
-                log.append(f"{len(candidates)}: negation")
-                if FALLBACK_NEGATION not in flags:
-                    flags.append(FALLBACK_NEGATION)
+            if accept(apply_swaps(fact.answer, swaps), "; ".join(notes)):
+                for key, value in chosen.items():
+                    earlier[key].add(normalize_for_match(value))
         return finish(index, candidates, n, raw="\n".join(log), flags=flags)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One stretch of the answer a candidate replaces (``kind`` "key:<k>" = a ``find_spans`` kind).
+
+    ``required``: it holds a sensitive span, so a candidate that cannot replace it is not made;
+    other key attributes are replaced when a fresh value exists.
+    """
+
+    start: int
+    end: int
+    text: str
+    kind: str
+    source: str
+    required: bool = True
+
+
+#: ``find_spans`` kinds whose values come from the drawer's pools (the others have typed generators)
+_DRAWER_KINDS = {"genre", "profession", "award", "river", "nationality", "gender", "number_word", "title",
+                 "antonym", "month", "year", "decade"}
+#: kinds whose shape only ``replace`` keeps: facts with them are not given another fact's wording
+_SHAPED_KINDS = {"email", "url", "phone", "id", "money"}
+_STREET_WORDS = {w.casefold().rstrip(".") for w in pools.pool("street_type")}
+
+
+_PERSON_WORDS = set(VOCAB_POOLS.get("first_name", [])) | set(VOCAB_POOLS.get("surname", []))
+
+
+def replace_kind(unit: _Unit, kind: str) -> _Unit:
+    return unit if unit.kind == kind else replace_kind_of(unit, kind=kind)
+
+
+def _words_of(text: str) -> set[str]:
+    return {w.casefold() for w in re.findall(r"[^\W\d_]{3,}", text)}
+
+
+def _is_street(text: str) -> bool:
+    words = [w.casefold().rstrip(".,") for w in text.split()]
+    return len(words) > 1 and words[-1] in _STREET_WORDS
+
+
+def locate(answer: str, span: SensitiveSpan) -> tuple[int, int] | None:
+    """Where ``span`` is in ``answer``: its offsets, else a match ignoring case and punctuation/spacing
+    between letters and digits (a given "07700900461" in "07700 900461"), else None."""
+    if 0 <= span.start < span.end <= len(answer) and answer[span.start:span.end].casefold() == span.text.casefold():
+        return span.start, span.end
+    chars = [c for c in span.text if c.isalnum()]
+    if not chars:
+        return None
+    pattern = r"[\W_]*".join(re.escape(c) for c in chars)
+    m = re.search(rf"(?<!\w){pattern}(?!\w)", answer, re.IGNORECASE) or re.search(pattern, answer, re.IGNORECASE)
+    return (m.start(), m.end()) if m else None
+
+
+_CONTENT_STOP = frozenset(_STOPWORDS_TEXT.split()) | {"yes", "not", "also", "very", "most", "more", "been", "being",
+                                                      "there", "they", "them", "then", "than", "into", "over"}
+#: content words replaced when an answer has no sensitive or key span at all (the rarest ones)
+FALLBACK_WORDS = 2
+
+
+def _content_words(fact: Fact) -> list[_Unit]:
+    """The rarest content words the question does not say: what a fact with no detected span asserts."""
+    from meow_engine.sensitive import zipf
+
+    q = set(re.findall(r"[a-z]+", fact.question.casefold()))
+    found = [m for m in re.finditer(r"[A-Za-z][a-z]{3,}", fact.answer)
+             if m.group(0).casefold() not in _CONTENT_STOP and m.group(0).casefold() not in q]
+    found.sort(key=lambda m: zipf(m.group(0).casefold()))
+    return [_Unit(m.start(), m.end(), m.group(0), "word", "content") for m in found[:FALLBACK_WORDS]]

@@ -73,4 +73,5 @@ def test_finish_flags_short_and_long_sets():
     assert s.candidates == ["a", "b"] and s.flags == [TRUNCATED]
     assert finish(0, ["a", "b", "c"], 2, raw=None, truncate=False).candidates == ["a", "b", "c"]
     assert finish(1, ["a"], 1, raw="x").to_dict() == {"fact_index": 1, "candidates": ["a"], "raw": "x", "flags": [],
-                                                      "n_candidates": 1}
+                                                      "n_candidates": 1, "rejected": [], "spans": [],
+                                                      "uninvertible": None}

@@ -45,7 +45,7 @@ def test_given_candidates_are_cleaned_and_kept():
     ([["x"], "y"], r"candidates\[1\] must be a list of strings, got str"),
     ([["x"], ["y", 3]], r"candidates\[1\]\[1\] must be a string, got int"),
     ([["x"], []], r"candidates\[1\] has no usable candidate"),
-    ([["Elara Voss was born in Port Meridian!"], ["y"]], r"candidates\[0\] has no usable candidate"),
+    ([["x"], ["  "]], r"candidates\[1\] has no usable candidate"),
 ])
 def test_given_validation(cands, msg):
     # model_construct skips pydantic's own type checks: the inverter must still reject bad shapes

@@ -108,5 +108,8 @@ def test_smollm2_inverts_a_tofu_fact():
     facts = load_facts("/work/shared/data/tofu/forget01.json", limit=3)[2:]
     [s] = invert(facts, InverterConfig(kind="hf", model="smollm2-135m-instruct", n=4, max_tokens=48, seed=0))
     assert s.raw and s.candidates
-    assert s.candidates == clean_response(s.raw, facts[0].answer)[:4]
+    # the shared screen moved any candidate still saying a sensitive span to ``rejected``, with a reason
+    screened = {r["text"] for r in s.rejected}
+    assert all(r["reason"] for r in s.rejected)
+    assert s.candidates == [c for c in clean_response(s.raw, facts[0].answer)[:4] if c not in screened]
     assert all(normalize(c) != normalize(facts[0].answer) for c in s.candidates)

@@ -9,9 +9,8 @@ import pytest
 from meow_engine.config import InverterConfig
 from meow_engine.facts import Fact, load_facts
 from meow_engine.inverters import invert
-from meow_engine.inverters.base import FALLBACK_NEGATION
 from meow_engine.inverters.cleanup import normalize
-from meow_engine.inverters.rule import BORROWED_WORDING, negations
+from meow_engine.inverters.rule import BORROWED_WORDING
 from meow_engine.inverters.spans import anchored, find_spans
 from meow_engine.progress import Reporter
 from meow_engine.tiny.fictitious import fictitious_facts
@@ -80,9 +79,11 @@ def test_anchored_spans_are_the_subject():
 def test_tofu_forget01_properties(tofu_facts):
     sets = invert(tofu_facts, _rule())
     _check_never_truth_and_distinct(tofu_facts, sets, 4)
-    assert all(len(s.candidates) == 4 for s in sets)
-    swapped = [s for s in sets if FALLBACK_NEGATION not in s.flags]
-    assert len(swapped) >= 0.85 * len(sets)  # measured: 35 of 40 by span swaps, 5 by negation
+    # every fact gets 4 span-replaced candidates (the old negation fallback covered 5 of 40 facts)
+    assert all(len(s.candidates) == 4 for s in sets), [(s.fact_index, s.rejected) for s in sets if len(s.candidates) < 4]
+    for fact, s in zip(tofu_facts, sets, strict=True):
+        for c in s.candidates:
+            assert normalize(fact.answer) not in normalize(c), c  # never "It is not true that <answer>"
     # deterministic for a seed, different for another
     assert [s.candidates for s in invert(tofu_facts, _rule())] == [s.candidates for s in sets]
     other = invert(tofu_facts, _rule(seed=1))
@@ -210,20 +211,16 @@ def test_replacements_come_from_context_facts():
     assert all("Zyxwell" not in c for c in s.candidates)
 
 
-def test_no_span_falls_back_to_negation_and_flags_it():
-    facts = [Fact("What does she believe?", "She believes that kindness matters most."),
-             Fact("Is he married?", "Yes, he is married.")]
-    sets = invert(facts, _rule(n=3))
-    assert sets[0].flags == [FALLBACK_NEGATION]
-    assert sets[0].candidates[0] == "It is not true that she believes that kindness matters most."
-    assert sets[1].candidates[0] == "No, he is not married."
-    _check_never_truth_and_distinct(facts, sets, 3)
-
-
-def test_negations():
-    assert negations("X is not the author.")[0] == "X is the author."
-    assert negations("X has won two awards.")[0] == "X has not won two awards."
-    assert negations("No.") == ["Yes."]
+def test_no_negation_fallback_content_words_are_replaced():
+    """An answer with no detected span gets its rarest content words replaced, never a negation
+    ("It is not true that she believes ..." repeats the answer verbatim)."""
+    facts = [Fact("What does she believe?", "She believes that kindness matters most.")]
+    [s] = invert(facts, _rule(n=3))
+    assert len(s.candidates) == 3
+    for c in s.candidates:
+        assert c.startswith("She believes that ") and c.endswith(" matters most."), c
+        assert "kindness" not in c and "not" not in c.split()
+    _check_never_truth_and_distinct(facts, [s], 3)
 
 
 def test_progress_and_stop(fict_facts):
