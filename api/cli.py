@@ -17,19 +17,89 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[Path | None, typer.Option(help="embedded data folder (MEOW_DATA_DIR)")] = None,
         worker: Annotated[bool, typer.Option(help="start a local worker subprocess")] = True,
         demo: Annotated[bool, typer.Option(help="register the demo:tiny model")] = True,
+        auth: Annotated[str | None, typer.Option(help="required | off (MEOW_AUTH; default here: off with SQLite)")
+                        ] = None,
     ) -> None:
         """Run the API and a worker on this machine (SQLite + a local broker unless MEOW_* URLs say otherwise)."""
         from api.embedded import serve as run
-        from service.settings import Settings
 
         if data_dir is not None:
             os.environ["MEOW_DATA_DIR"] = str(data_dir)
-        try:
-            settings = Settings()
-        except ValueError as e:
-            typer.echo(f"meow: error: {str(e).splitlines()[0]}", err=True)
-            raise typer.Exit(2) from None
+        if auth is not None:
+            os.environ["MEOW_AUTH"] = auth
+        elif not os.environ.get("MEOW_AUTH") and _settings(auth="off", quiet=True) is not None:
+            # local (SQLite) use needs no keys; the banner says so loudly. Production settings
+            # (Postgres) refuse auth off, so they keep the default, MEOW_AUTH=required.
+            os.environ["MEOW_AUTH"] = "off"
+
+        settings = _settings()
+        assert settings is not None
         run(settings, host, port, with_worker=worker, seed_demo=demo)
+
+    keys = typer.Typer(help="API keys: create (shown once), list, revoke. Uses MEOW_DATABASE_URL like the server.",
+                       no_args_is_help=True)
+    app.add_typer(keys, name="keys")
+
+    @keys.command("create")
+    def keys_create(
+        tenant: Annotated[str, typer.Option(help="tenant the key acts for")],
+        scopes: Annotated[str, typer.Option(help="comma-separated: models:read,models:write,jobs:read,jobs:write,"
+                                                 "memo:write,adapters:read,admin")],
+        as_json: Annotated[bool, typer.Option("--json", help='print {"id", "key", "tenant", "scopes"}')] = False,
+    ) -> None:
+        """Create a key and print it once (only its hash is stored)."""
+        import json
+
+        from service.db import session_scope
+        from service.keys import KeyProblem, create_key
+
+        settings = _migrated_settings()
+        try:
+            with session_scope(settings.db_url) as s:
+                made = create_key(s, settings, tenant, [x.strip() for x in scopes.split(",") if x.strip()])
+        except (KeyProblem, ValueError) as e:
+            _fail(str(e))
+        if as_json:
+            typer.echo(json.dumps({"id": made.id, "key": made.key, "tenant": made.tenant, "scopes": made.scopes}))
+            return
+        typer.echo(f"{made.key}\n(key {made.id} for tenant {made.tenant}, scopes {','.join(made.scopes)}; "
+                   "shown once: store it now)")
+
+    @keys.command("list")
+    def keys_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+        """List keys (ids, tenants, scopes, prefixes; never the keys)."""
+        import json
+
+        from service.db import session_scope
+        from service.keys import list_keys
+
+        settings = _migrated_settings()
+        with session_scope(settings.db_url) as s:
+            rows = [{"id": r.id, "tenant": r.tenant_id, "scopes": r.scopes, "prefix": r.prefix,
+                     "created_at": r.created_at.isoformat(),
+                     "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+                     "revoked": r.revoked_at is not None} for r in list_keys(s)]
+        if as_json:
+            typer.echo(json.dumps(rows))
+            return
+        for r in rows:
+            state = "revoked" if r["revoked"] else "active"
+            typer.echo(f"{r['id']}  {r['tenant']:<16} {state:<8} {r['prefix']}…  {','.join(r['scopes'])}")
+
+    @keys.command("revoke")
+    def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id (key_…)")]) -> None:
+        """Revoke a key: requests with it get 401 from now on."""
+        from service.db import session_scope
+        from service.keys import KeyProblem, revoke_key
+
+        settings = _migrated_settings()
+        try:
+            with session_scope(settings.db_url) as s:
+                changed = revoke_key(s, key_id)
+        except KeyProblem as e:
+            _fail(str(e))
+        typer.echo(f"revoked {key_id}" if changed else f"{key_id} was already revoked")
+
 
     @app.command(name="worker")
     def worker_cmd(
@@ -43,3 +113,37 @@ def register(app: typer.Typer) -> None:
 
         argv = worker_command(Settings(), name=name, loglevel=loglevel, concurrency=concurrency)
         os.execv(argv[0], argv)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"meow: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings(quiet: bool = False, **overrides: object):  # noqa: ANN202 - Settings | None
+    """The service settings from the environment; a bad value is one line on stderr (exit 2)."""
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        if quiet:
+            return None
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "settings"
+        _fail(f"{where}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return None
+
+
+def _migrated_settings():  # noqa: ANN202 - Settings
+    """Settings whose database has the current schema (``meow keys`` may be the first command run)."""
+    from service import migrate
+
+    settings = _settings()
+    assert settings is not None
+    if settings.db_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.db_url)
+    return settings

@@ -27,6 +27,7 @@ def worker_command(settings: Settings, name: str = "meow", loglevel: str = "INFO
 
 def prepare(settings: Settings, *, seed_demo: bool = True) -> None:
     """Create folders, migrate the database, register ``demo:tiny``."""
+    from api.auth import AUTH_OFF
     from api.services import ensure_model
     from service import migrate
     from service.db import session_scope
@@ -34,9 +35,9 @@ def prepare(settings: Settings, *, seed_demo: bool = True) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.db_url)
-    if seed_demo:
+    if seed_demo:  # shared, so every tenant can use it
         with session_scope(settings.db_url) as s:
-            ensure_model(s, "demo:tiny", "demo:tiny", settings)
+            ensure_model(s, AUTH_OFF, "demo:tiny", "demo:tiny", settings, shared=True)
 
 
 def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess.Popen[bytes]:
@@ -60,20 +61,31 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
         proc.wait()
 
 
+AUTH_OFF_WARNING = """
+  !!! AUTHENTICATION IS OFF (MEOW_AUTH=off) !!!
+  Anyone who can reach this port acts as the one tenant 'default' with every scope.
+  For anything but local use: MEOW_AUTH=required, then `meow keys create --tenant T --scopes ...`.
+"""
+
+
 def banner(host: str, port: int, settings: Settings) -> str:
     base = f"http://{host}:{port}"
+    auth = AUTH_OFF_WARNING if settings.auth == "off" else (
+        "\n  auth      required: send Authorization: Bearer <key> (meow keys create --tenant T --scopes ...)\n")
+    header = "" if settings.auth == "off" else " -H \"Authorization: Bearer $MEOW_KEY\""
     return f"""meow is listening on {base}  (API docs: {base}/docs)
   database  {settings.db_url}
   broker    {settings.broker}
   artifacts {settings.artifacts}
-
+{auth}
 Try it:
-  curl -s {base}/v1/unlearn -H 'Content-Type: application/json' -d '{{
+  curl -s {base}/v1/unlearn{header} -H 'Content-Type: application/json' -d '{{
     "model": "demo:tiny",
     "facts": [{{"question": "Where was Elara Voss born?", "answer": "Elara Voss was born in Port Meridian."}}],
     "finetune": {{"mode": "lora", "max_steps": 40}}}}'
-  curl -s {base}/v1/unlearn/<job id>
+  curl -s {base}/v1/unlearn/<job id>{header}
 """
+
 
 
 def serve(settings: Settings, host: str, port: int, *, with_worker: bool = True, seed_demo: bool = True,

@@ -1,20 +1,27 @@
 """Request and response bodies (the wire format SDKs are generated from).
 
-Request bodies embed the engine's own pydantic configs (``InverterConfig``, ``SelectionConfig``,
-``FinetuneConfig``, ``MemoConfig``), so the API rejects exactly what the CLI rejects, with the
-same messages. Limits that depend on settings (fact counts, text length) are checked in the
-routes and reported in the same problem shape.
+Request bodies *are* the engine's pydantic configs plus what only the service needs: an unlearn
+request is an ``UnlearnConfig`` (every knob declared once, in ``meow_engine.config``) with the
+model, the facts and metadata; a MEMO audit request is a ``MemoConfig`` likewise. The API thus
+rejects exactly what the CLI rejects, with the same messages, and new engine knobs appear here
+without a copy. ``method_params`` is checked against the method's own ``Params`` from the
+engine's torch-free catalog, so a typo is a 422, not a job that fails in the worker. Limits that
+depend on settings (fact counts, text length) and references to other resources are checked in
+the routes and reported in the same problem shape.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from meow_engine.config import FinetuneConfig, InverterConfig, MemoConfig, SelectionConfig, UnlearnConfig
-from meow_engine.results import FactReport, MemoResult, SetSummary
+from meow_engine.config import InverterConfig, MemoConfig, UnlearnConfig
+from meow_engine.errors import ConfigError
+from meow_engine.facts import MAX_PARAPHRASES, MAX_SPANS
+from meow_engine.methods.catalog import CATALOG
+from meow_engine.results import FactReport, MemoResult, RoundRecord, SetSummary
 from service.catalog import INVERTER_KINDS, MethodName
 
 Status = Literal["queued", "running", "cancelling", "cancelled", "succeeded", "failed", "crashed"]
@@ -36,6 +43,7 @@ class ModelCreate(_In):
     source: str = Field(min_length=1, max_length=1024, description=(
         "a built-in name (demo:tiny, smollm2-135m-instruct), a local folder under a configured model root, "
         "or a Hugging Face id (org/name)"))
+    shared: bool = Field(False, description="readable by every tenant (admin keys only)")
 
 
 class Model(BaseModel):
@@ -44,6 +52,7 @@ class Model(BaseModel):
     name: str
     source: str
     source_kind: Literal["builtin", "path", "hub"]
+    shared: bool = Field(False, description="registered by an admin for every tenant")
     created_at: int
 
 
@@ -58,6 +67,13 @@ class FactIn(_In):
     question: str = Field(min_length=1)
     answer: str = Field(min_length=1)
     id: str | None = Field(None, max_length=128, description="your id for the fact, echoed in results")
+    sensitive: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list, max_length=MAX_SPANS,
+        description="strings of the answer that must disappear (e.g. a phone number); empty: meow detects them "
+                    "and reports which it used")
+    paraphrases: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
+        default_factory=list, max_length=MAX_PARAPHRASES,
+        description="other ways to ask the question, used as leak probes (empty: engine rephrasings)")
 
     @field_validator("question", "answer")
     @classmethod
@@ -65,6 +81,13 @@ class FactIn(_In):
         if not v.strip():
             raise ValueError("must not be blank")
         return v.strip()
+
+    @model_validator(mode="after")
+    def _spans_in_answer(self) -> FactIn:
+        for span in self.sensitive:
+            if span.strip().casefold() not in self.answer.casefold():
+                raise ValueError(f"sensitive span {span[:80]!r} does not occur in the answer")
+        return self
 
 
 class FactSet(BaseModel):
@@ -110,20 +133,42 @@ def _check_metadata(v: Metadata) -> Metadata:
 
 
 # ---------------------------------------------------------------- unlearn
-class UnlearnCreate(_In):
+#: inverter fields only the service knows; they never reach the engine's InverterConfig
+SERVICE_INVERTER_FIELDS = {"endpoint", "api_key"}
+
+
+class InverterIn(InverterConfig):
+    """The engine's inverter config, plus how a request reaches an OpenAI-compatible endpoint."""
+
+    endpoint: str | None = Field(None, description="a server-configured endpoint by name "
+                                 "(MEOW_INVERTER_ENDPOINTS); its URL and key stay on the server")
+    api_key: SecretStr | None = Field(None, description="your own key for `base_url`: used once by the worker, "
+                                      "never stored with the job nor returned", json_schema_extra={"writeOnly": True})
+
+
+class UnlearnCreate(UnlearnConfig):
     model: str = Field(description="model id (mdl_…) or name")
     facts: list[FactIn] = Field(min_length=1, description="facts to forget")
     retain_facts: list[FactIn] = Field(default_factory=list, description="facts to keep, used as utility probes")
-    method: MethodName = "meow"
-    method_params: dict[str, Any] = Field(default_factory=dict, description="method-specific parameters")
-    inverter: InverterConfig = Field(default_factory=InverterConfig)
-    selection: SelectionConfig = Field(default_factory=SelectionConfig)
-    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
-    memo: MemoConfig = Field(default_factory=MemoConfig)
-    prompt_format: Literal["auto", "chat", "tofu", "llama2"] = "auto"
+    method: MethodName = Field("meow", description="unlearning method (canonical name or open-unlearning alias)")
+    inverter: InverterIn = Field(default_factory=InverterIn)
     metadata: Metadata = Field(default_factory=dict, description="your string key/values, echoed back")
 
     _check_meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
+
+    @field_validator("method_params")
+    @classmethod
+    def _method_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "refusals_file" in v:
+            raise ValueError("refusals_file names a file on the worker, and requests never name worker paths; "
+                             "leave it out to use the built-in refusal set")
+        method = info.data.get("method")
+        if method is not None:
+            try:
+                CATALOG.validate(method, v)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> UnlearnCreate:
@@ -138,14 +183,19 @@ class UnlearnCreate(_In):
         return self
 
     def engine_config(self) -> UnlearnConfig:
-        return UnlearnConfig(method=self.method, method_params=self.method_params, inverter=self.inverter,
-                             selection=self.selection, finetune=self.finetune, memo=self.memo,
-                             prompt_format=self.prompt_format)
+        """The engine's config: this body's ``UnlearnConfig`` fields, the method under its canonical name."""
+        data = self.model_dump(include=set(UnlearnConfig.model_fields), exclude={"inverter": SERVICE_INVERTER_FIELDS})
+        return UnlearnConfig.model_validate({**data, "method": CATALOG.canonical(self.method)})
 
 
 class UnlearnResultOut(BaseModel):
     adapter_id: str | None = Field(None, description="the produced adapter (or full weights), see /v1/adapters")
     method: str
+    verdict: str | None = Field(None, description="forgotten | partial | not_forgotten (worst of the facts); "
+                                "null when the leakage audit was disabled")
+    verdict_reason: str | None = None
+    target_met: bool | None = None
+    rounds: list[RoundRecord] = Field(default_factory=list, description="leakage audits between training rounds")
     forget: SetSummary
     retain: SetSummary | None = None
     facts: list[FactReport] = Field(description="per fact: MEMO/ROUGE before and after, inversions with MEMO")
@@ -178,13 +228,10 @@ class UnlearnJobList(BaseModel):
 
 
 # ---------------------------------------------------------------- memo
-class MemoCreate(_In):
+class MemoCreate(MemoConfig):
     model: str | None = Field(None, description="model id or name; optional when adapter is given")
     adapter: str | None = Field(None, description="adapter id to apply on top of its base model")
     facts: list[FactIn] = Field(min_length=1)
-    mode: Literal["suffix", "prefix"] = "suffix"
-    stride: int = Field(5, ge=1, le=100)
-    max_new_tokens: int = Field(200, ge=1, le=1024)
     metadata: Metadata = Field(default_factory=dict)
 
     _check_meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
@@ -196,7 +243,7 @@ class MemoCreate(_In):
         return self
 
     def engine_config(self) -> MemoConfig:
-        return MemoConfig(mode=self.mode, stride=self.stride, max_new_tokens=self.max_new_tokens)
+        return MemoConfig.model_validate(self.model_dump(include=set(MemoConfig.model_fields)))
 
 
 # The engine's MemoResult as is; its own name keeps the SDK type name stable (no docstring, so the

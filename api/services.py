@@ -1,5 +1,6 @@
 """What the routes do with the database: look-ups, job creation with enqueue-after-commit,
-cancel, pagination, serialisation. Routes stay thin; every query lives here."""
+cancel, pagination, serialisation. Routes stay thin; reads of tenant resources go through
+``api.repository`` (the one place that filters by tenant)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from api import repository as repo
+from api.auth import Principal
 from api.problems import ApiProblem, invalid, not_found
 from api.schemas import (
     Adapter,
@@ -22,9 +25,11 @@ from api.schemas import (
     MemoAudit,
     Model,
     Progress,
+    UnlearnCreate,
     UnlearnJob,
     unix,
 )
+from service import inverter_endpoints as endpoints
 from service import jobs as lifecycle
 from service.catalog import BUILTIN_MODELS
 from service.ids import new_id
@@ -69,44 +74,53 @@ def classify_source(source: str, settings: Settings) -> tuple[str, str]:
                   "path, or a Hugging Face id (org/name)", "unknown_source")
 
 
-def find_model(session: Session, ref: str) -> ModelRow | None:
-    stmt = select(ModelRow).where((ModelRow.id == ref) | (ModelRow.name == ref))
-    return session.execute(stmt).scalars().first()
+def find_model(session: Session, principal: Principal, ref: str) -> ModelRow | None:
+    return repo.find_model(session, principal, ref)
 
 
 def model_out(row: ModelRow) -> Model:
     return Model(id=row.id, name=row.name, source=row.source, source_kind=row.source_kind,  # type: ignore[arg-type]
-                 created_at=unix(row.created_at) or 0)
+                 shared=row.shared, created_at=unix(row.created_at) or 0)
 
 
-def register_model(session: Session, name: str, source: str, settings: Settings) -> ModelRow:
+def register_model(session: Session, principal: Principal, name: str, source: str, settings: Settings, *,
+                   shared: bool = False) -> ModelRow:
+    if shared and not principal.is_admin:
+        raise ApiProblem(403, "forbidden", "only an admin key may share a model with every tenant")
     kind, normalised = classify_source(source, settings)
-    if session.execute(select(ModelRow.id).where(ModelRow.name == name)).first():
+    if repo.own_model_named(session, principal, name) is not None:
         raise ApiProblem(409, "conflict", f"a model named {name!r} already exists")
-    row = ModelRow(id=new_id("model"), name=name, source=normalised, source_kind=kind)
+    row = ModelRow(id=new_id("model"), tenant_id=principal.tenant, shared=shared, name=name, source=normalised,
+                   source_kind=kind)
     session.add(row)
     session.commit()
     return row
 
 
-def ensure_model(session: Session, name: str, source: str, settings: Settings) -> ModelRow:
+def ensure_model(session: Session, principal: Principal, name: str, source: str, settings: Settings, *,
+                 shared: bool = False) -> ModelRow:
     """Register ``name`` unless it exists (``meow serve`` seeding ``demo:tiny``)."""
-    row = find_model(session, name)
-    return row if row is not None else register_model(session, name, source, settings)
+    row = find_model(session, principal, name)
+    return row if row is not None else register_model(session, principal, name, source, settings, shared=shared)
 
 
-def delete_model(session: Session, ref: str) -> None:
-    row = find_model(session, ref)
+def delete_model(session: Session, principal: Principal, ref: str) -> None:
+    row = find_model(session, principal, ref)
     if row is None:
         raise not_found("model", ref)
-    active = session.execute(select(JobRow.id).where(
-        JobRow.model_id == row.id, JobRow.status.in_([Status.queued, Status.running, Status.cancelling])
-    ).limit(1)).first()
+    if row.tenant_id != principal.tenant and not principal.is_admin:
+        raise ApiProblem(403, "forbidden", f"model {row.name} is shared by an admin; only an admin key may "
+                         "delete it")
+    active = repo.active_job_on_model(session, row.id, [Status.queued, Status.running, Status.cancelling])
     if active:
-        raise ApiProblem(409, "model_in_use", f"model {row.name} is used by job {active[0]}, which has not "
+        raise ApiProblem(409, "model_in_use", f"model {row.name} is used by job {active}, which has not "
                          "finished; cancel it or wait")
     session.delete(row)
     session.commit()
+
+
+def list_models(session: Session, principal: Principal, after: str | None, limit: int) -> tuple[list[ModelRow], bool]:
+    return page(session, repo.readable_models(principal), ModelRow.id, after, limit)
 
 
 # ---------------------------------------------------------------- pagination
@@ -134,19 +148,72 @@ def check_facts(facts: list[FactIn], loc: str, max_count: int, settings: Setting
                               "text_too_long")
 
 
-def resolve_model(session: Session, ref: str, loc: str = "body/model") -> ModelRow:
-    row = find_model(session, ref)
+def resolve_model(session: Session, principal: Principal, ref: str, loc: str = "body/model") -> ModelRow:
+    row = find_model(session, principal, ref)
     if row is None:
         raise invalid(loc, f"no model {ref!r}; register it with POST /v1/models", "unknown_model")
     return row
 
 
-def create_job(session: Session, celery: Celery, settings: Settings, *, kind: str, model: ModelRow,
-               params: dict[str, Any], facts: list[FactIn], retain_facts: list[FactIn] | None,
-               metadata: dict[str, str], adapter_id: str | None = None) -> JobRow:
+def unlearn_params(session: Session, principal: Principal, settings: Settings,
+                   body: UnlearnCreate) -> tuple[dict[str, Any], str | None]:
+    """The job's stored params and the caller's own inverter key (kept apart: never stored in params).
+
+    Requests never name worker paths (``hf`` inverter models are registered models) nor server
+    environment variables; inverter endpoints are configured ones, picked by name, or a public URL
+    with the caller's own key (``service.inverter_endpoints``).
+    """
+    inv = body.inverter
+    if "api_key_env" in inv.model_fields_set:
+        raise invalid("body/inverter/api_key_env", "requests never name server environment variables; pick a "
+                      "configured endpoint (inverter.endpoint) or bring your own key (inverter.api_key)",
+                      "forbidden_env")
+    api_key = inv.api_key.get_secret_value() if inv.api_key is not None else None
+    name = inv.endpoint
+    configured = ", ".join(sorted(settings.inverter_endpoints)) or "none (MEOW_INVERTER_ENDPOINTS)"
+    if name is not None:
+        if endpoints.endpoint(settings, name) is None:
+            raise invalid("body/inverter/endpoint", f"no inverter endpoint {name!r}; configured: {configured}",
+                          "unknown_endpoint")
+        if inv.base_url or api_key:
+            raise invalid("body/inverter/endpoint", "a configured endpoint brings its own URL and key; leave "
+                          "base_url and api_key out", "endpoint_conflict")
+    elif inv.base_url:
+        name = endpoints.configured_name(settings, inv.base_url)
+        if name is None and api_key is None:
+            raise invalid("body/inverter/base_url", "not a configured inverter endpoint; pick one by name "
+                          f"(inverter.endpoint: {configured}) or bring your own key (inverter.api_key)",
+                          "unconfigured_endpoint")
+        if name is None and (problem := endpoints.target_problem(inv.base_url, settings)):
+            raise invalid("body/inverter/base_url", problem, "forbidden_target")
+    elif api_key is not None:
+        raise invalid("body/inverter/api_key", "an own key needs inverter.base_url", "missing")
+    if inv.kind == "openai" and name is None and not inv.base_url:
+        raise invalid("body/inverter", f"the openai inverter needs inverter.endpoint (configured: {configured}) "
+                      "or base_url with api_key", "missing")
+    config = body.engine_config()
+    if config.inverter.kind == "hf":
+        # the local inverter model must be a registered one: a request never names worker paths
+        if not config.inverter.model:
+            raise invalid("body/inverter/model", "the hf inverter needs a registered model (id or name)",
+                          "missing")
+        model = resolve_model(session, principal, config.inverter.model, "body/inverter/model")
+        config = config.model_copy(update={"inverter": config.inverter.model_copy(update={"model": model.source})})
+    params = config.model_dump(mode="json")
+    params["inverter"].pop("api_key_env", None)  # the worker decides which key (if any) is sent
+    if name is not None:  # stored by name: the URL stays on the server
+        params["inverter"].update(endpoint=name, base_url=None)
+    return params, api_key
+
+
+def create_job(session: Session, celery: Celery, settings: Settings, principal: Principal, *, kind: str,
+               model: ModelRow, params: dict[str, Any], facts: list[FactIn], retain_facts: list[FactIn] | None,
+               metadata: dict[str, str], adapter_id: str | None = None, inverter_api_key: str | None = None
+               ) -> JobRow:
     """Insert the job, commit, then enqueue (a worker must never receive an id it cannot read)."""
     now = utcnow()
-    job = JobRow(id=new_id(kind), kind=kind, status=Status.queued.value, model_id=model.id, model_name=model.name,
+    job = JobRow(id=new_id(kind), tenant_id=principal.tenant, kind=kind, status=Status.queued.value,
+                 model_id=model.id, model_name=model.name, inverter_api_key=inverter_api_key,
                  adapter_id=adapter_id, params=params, metadata_=metadata,
                  facts=[f.model_dump(exclude_none=True) for f in facts],
                  retain_facts=[f.model_dump(exclude_none=True) for f in retain_facts] if retain_facts else None,
@@ -171,26 +238,26 @@ def create_job(session: Session, celery: Celery, settings: Settings, *, kind: st
     return job
 
 
-def get_job(session: Session, kind: str, job_id: str) -> JobRow:
-    row = session.get(JobRow, job_id)
-    if row is None or row.kind != kind:
+def get_job(session: Session, principal: Principal, kind: str, job_id: str) -> JobRow:
+    row = repo.get_job(session, principal, kind, job_id)
+    if row is None:
         raise not_found(KIND_NAMES[kind], job_id)
     return row
 
 
-def list_jobs(session: Session, kind: str, *, after: str | None, limit: int, status: list[str] | None,
-              model: str | None) -> tuple[list[JobRow], bool]:
-    stmt = select(JobRow).where(JobRow.kind == kind)
+def list_jobs(session: Session, principal: Principal, kind: str, *, after: str | None, limit: int,
+              status: list[str] | None, model: str | None) -> tuple[list[JobRow], bool]:
+    stmt = repo.readable_jobs(principal, kind)
     if status:
         stmt = stmt.where(JobRow.status.in_(status))
     if model:
-        m = find_model(session, model)
+        m = find_model(session, principal, model)
         stmt = stmt.where((JobRow.model_id == m.id) if m is not None else (JobRow.model_name == model))
     return page(session, stmt, JobRow.id, after, limit)
 
 
-def cancel_job(session: Session, celery: Celery, kind: str, job_id: str) -> JobRow:
-    job = get_job(session, kind, job_id)
+def cancel_job(session: Session, celery: Celery, principal: Principal, kind: str, job_id: str) -> JobRow:
+    job = get_job(session, principal, kind, job_id)
     if job.status in (Status.cancelling, Status.cancelled):
         return job
     if job.status in TERMINAL:
@@ -205,7 +272,7 @@ def cancel_job(session: Session, celery: Celery, kind: str, job_id: str) -> JobR
                               message="cancel requested; the worker stops at its next check"):
         session.commit()
     session.expire_all()
-    return get_job(session, kind, job_id)
+    return get_job(session, principal, kind, job_id)
 
 
 def _times(row: JobRow) -> dict[str, int | None]:
@@ -234,11 +301,9 @@ def memo_out(row: JobRow) -> MemoAudit:
 
 
 # ---------------------------------------------------------------- events
-def list_events(session: Session, job_id: str, after: int | None, limit: int) -> tuple[list[JobEventRow], bool]:
-    stmt = select(JobEventRow).where(JobEventRow.job_id == job_id)
-    if after is not None:
-        stmt = stmt.where(JobEventRow.id > after)
-    rows = list(session.execute(stmt.order_by(JobEventRow.id).limit(limit + 1)).scalars())
+def list_events(session: Session, principal: Principal, kind: str, job_id: str, after: int | None,
+                limit: int) -> tuple[list[JobEventRow], bool]:
+    rows = repo.job_events(session, principal, kind, job_id, after, limit + 1)
     return rows[:limit], len(rows) > limit
 
 
@@ -248,8 +313,8 @@ def event_out(row: JobEventRow) -> Event:
 
 
 # ---------------------------------------------------------------- adapters
-def get_adapter(session: Session, adapter_id: str) -> AdapterRow:
-    row = session.get(AdapterRow, adapter_id)
+def get_adapter(session: Session, principal: Principal, adapter_id: str) -> AdapterRow:
+    row = repo.get_adapter(session, principal, adapter_id)
     if row is None:
         raise not_found("adapter", adapter_id)
     return row
@@ -263,19 +328,19 @@ def adapter_out(row: AdapterRow) -> Adapter:
                    download_url=f"/v1/adapters/{row.id}/download", created_at=unix(row.created_at) or 0)
 
 
-def list_adapters(session: Session, *, after: str | None, limit: int, model: str | None,
+def list_adapters(session: Session, principal: Principal, *, after: str | None, limit: int, model: str | None,
                   job: str | None) -> tuple[list[AdapterRow], bool]:
-    stmt = select(AdapterRow)
+    stmt = repo.readable_adapters(principal)
     if model:
-        m = find_model(session, model)
+        m = find_model(session, principal, model)
         stmt = stmt.where((AdapterRow.model_id == m.id) if m is not None else (AdapterRow.model_name == model))
     if job:
         stmt = stmt.where(AdapterRow.job_id == job)
     return page(session, stmt, AdapterRow.id, after, limit)
 
 
-def get_adapter_or_422(session: Session, adapter_id: str) -> AdapterRow:
-    row = session.get(AdapterRow, adapter_id)
+def get_adapter_or_422(session: Session, principal: Principal, adapter_id: str) -> AdapterRow:
+    row = repo.get_adapter(session, principal, adapter_id)
     if row is None:
         raise invalid("body/adapter", f"no adapter {adapter_id!r}", "unknown_adapter")
     return row

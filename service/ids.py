@@ -1,4 +1,4 @@
-"""Time-sortable, prefixed ids (``job_…``, ``aud_…``, ``adp_…``, ``mdl_…``).
+"""Time-sortable, prefixed ids (``job_…``, ``aud_…``, ``adp_…``, ``mdl_…``, ``key_…``).
 
 A 48-bit millisecond timestamp followed by 64 random bits, hex encoded at fixed width: ordering by
 id is ordering by creation time, which is what keyset (cursor) pagination needs, and the prefix
@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 
-PREFIXES = {"model": "mdl", "unlearn": "job", "memo": "aud", "adapter": "adp"}
+PREFIXES = {"model": "mdl", "unlearn": "job", "memo": "aud", "adapter": "adp", "api_key": "key"}
 
 
 def new_id(kind: str) -> str:

@@ -33,6 +33,7 @@ def transition(session: Session, job_id: str, from_states: Iterable[str], to: St
     values = {"status": to.value, f"{to.value}_at": now, "updated_at": now, **values}
     if to in TERMINAL:
         values.setdefault("finished_at", now)
+        values.setdefault("inverter_api_key", None)  # a caller's key never outlives its job
     stmt = update(JobRow).where(JobRow.id == job_id, JobRow.status.in_([str(s) for s in from_states]))
     if extra_where is not None:
         stmt = stmt.where(extra_where)

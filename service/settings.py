@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -21,6 +21,13 @@ def _split_list(value: object) -> object:
         sep = "," if "," in value else ":"
         return [p for p in (s.strip() for s in value.split(sep)) if p]
     return value
+
+
+class InverterEndpoint(BaseModel):
+    """An OpenAI-compatible endpoint requests may pick by name; its URL and key stay on the server."""
+
+    base_url: str = Field(description="e.g. https://api.openai.com/v1 or http://10.0.0.5:8000/v1")
+    api_key_env: str | None = Field(None, description="environment variable (on the workers) holding its key")
 
 
 class Settings(BaseSettings):
@@ -42,9 +49,17 @@ class Settings(BaseSettings):
     max_retain_facts: int = Field(1000, description="most retain facts per unlearn job")
     max_text_chars: int = Field(2000, description="longest question or answer")
     max_wait_s: float = Field(60.0, description="upper bound of ?wait= on POST /v1/memo")
-    inverter_key_envs: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["OPENAI_API_KEY"],
-        description="environment variables a request may name as inverter.api_key_env")
+    inverter_endpoints: dict[str, InverterEndpoint] = Field(
+        default_factory=dict, description='JSON: {"name": {"base_url": ..., "api_key_env": ...}}; the inverter '
+        "endpoints requests may pick by name (requests never send the server's keys anywhere else)")
+
+    # trust
+    auth: Literal["required", "off"] = Field(
+        "required", description="required: every /v1 request needs an API key; off: one implicit admin tenant "
+        "(local use only; refused with a Postgres database)")
+    secret_key: SecretStr | None = Field(
+        None, description="HMAC key API keys are hashed with; default for SQLite: a file under data_dir")
+    idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long an Idempotency-Key is remembered")
 
     # worker behaviour
     task_time_limit_s: int = Field(6 * 3600, description="hard per-job limit (the child is killed)")
@@ -58,7 +73,7 @@ class Settings(BaseSettings):
     dtype: str | None = Field(None, description="torch dtype for workers (None: float32)")
     torch_threads: int | None = Field(None, description="torch CPU threads per worker child (None: torch default)")
 
-    @field_validator("model_roots", "inverter_key_envs", mode="before")
+    @field_validator("model_roots", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
         return _split_list(v)
@@ -77,7 +92,15 @@ class Settings(BaseSettings):
             raise ValueError("MEOW_TASK_SOFT_TIME_LIMIT_S must be below MEOW_TASK_TIME_LIMIT_S")
         if self.stale_after_s <= 2 * self.heartbeat_s:
             raise ValueError("MEOW_STALE_AFTER_S must exceed twice MEOW_HEARTBEAT_S")
+        if self.auth == "off" and self.is_production:
+            raise ValueError("MEOW_AUTH=off is for local use only; a Postgres database (production) needs "
+                             "MEOW_AUTH=required")
         return self
+
+    @property
+    def is_production(self) -> bool:
+        """A Postgres database means a shared deployment: no auth-off, no generated secrets."""
+        return self.db_url.startswith(("postgresql", "postgres"))
 
     @property
     def db_url(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,12 +70,24 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+#: the tenant of rows made before tenants existed, and of every request while MEOW_AUTH=off
+DEFAULT_TENANT = "default"
+
+
+def _tenant_column() -> Mapped[str]:
+    return mapped_column(String(64), index=True, default=DEFAULT_TENANT)
+
+
 class ModelRow(Base):
     __tablename__ = "models"
-    __table_args__ = (CheckConstraint(f"source_kind IN {_in(('builtin', 'path', 'hub'))}", name="source_kind"),)
+    __table_args__ = (CheckConstraint(f"source_kind IN {_in(('builtin', 'path', 'hub'))}", name="source_kind"),
+                      UniqueConstraint("tenant_id", "name", name="uq_models_tenant_id_name"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    tenant_id: Mapped[str] = _tenant_column()
+    #: shared models (registered by an admin) are readable by every tenant
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(1024))
     source_kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -88,6 +102,7 @@ class JobRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_column()
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=Status.queued.value)
     model_id: Mapped[str | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"), index=True)
@@ -116,6 +131,8 @@ class JobRow(Base):
     crashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: a caller's own inverter key: read by the worker at claim and wiped then (or when the job ends)
+    inverter_api_key: Mapped[str | None] = mapped_column(Text)
 
 
 class JobEventRow(Base):
@@ -142,6 +159,7 @@ class AdapterRow(Base):
     __table_args__ = (CheckConstraint(f"kind IN {_in(('lora', 'full'))}", name="kind"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_column()
     kind: Mapped[str] = mapped_column(String(16))
     model_id: Mapped[str | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"), index=True)
     model_name: Mapped[str] = mapped_column(String(128))
@@ -158,3 +176,41 @@ class AdapterRow(Base):
     archive_uri: Mapped[str] = mapped_column(String(2048))
     archive_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """An API key: only its HMAC is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the key's first characters, so a listing can say which key is which without revealing it
+    prefix: Mapped[str] = mapped_column(String(24))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IdempotencyRow(Base):
+    """One ``Idempotency-Key`` per tenant: the request's fingerprint and, once done, its response."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        CheckConstraint(f"state IN {_in(('in_flight', 'completed'))}", name="state"),
+        UniqueConstraint("tenant_id", "key", name="uq_idempotency_keys_tenant_id_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -7,7 +7,10 @@ reaper racing this code never leaves two owners or a job stuck in ``running``.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
 import shutil
 import threading
 import time
@@ -15,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from service import inverter_endpoints as endpoints
 from service import jobs as lifecycle
 from service.db import session_scope
 from service.ids import new_id
@@ -33,16 +37,21 @@ class JobSpec:
     """What a job needs, read once at claim time (the DB session is not held while training)."""
 
     id: str
+    tenant_id: str
     kind: str
     attempt: int
     model_ref: str
     model_id: str | None
     model_name: str
+    #: what downloaded artifacts name as their base model: the hub id or built-in name, else the
+    #: registered name (never the server's local path)
+    model_public: str
     params: dict[str, Any]
     facts: list[dict[str, Any]]
     retain_facts: list[dict[str, Any]] | None
     adapter_id: str | None
     adapter_uri: str | None
+    inverter_api_key: str | None = None
 
 
 class Heartbeat:
@@ -116,9 +125,17 @@ def _claim(settings: Settings, job_id: str, worker: str) -> JobSpec | None:
             lifecycle.transition(s, job_id, RUNNING, Status.failed, level="error", error_code="user_model_deleted",
                                  error_message=f"model {job.model_name} was deleted before the job ran")
             return None
-        return JobSpec(id=job.id, kind=job.kind, attempt=job.attempt, model_ref=model.source, model_id=model.id,
-                       model_name=model.name, params=job.params, facts=job.facts, retain_facts=job.retain_facts,
-                       adapter_id=job.adapter_id, adapter_uri=adapter.storage_uri if adapter else None)
+        spec = JobSpec(id=job.id, tenant_id=job.tenant_id, kind=job.kind, attempt=job.attempt,
+                       model_ref=model.source, model_id=model.id,
+                       model_name=model.name,
+                       model_public=model.source if model.source_kind in ("hub", "builtin") else model.name,
+                       params=job.params, facts=job.facts, retain_facts=job.retain_facts,
+                       adapter_id=job.adapter_id, adapter_uri=adapter.storage_uri if adapter else None,
+                       inverter_api_key=job.inverter_api_key)
+        if job.inverter_api_key is not None:  # held in memory for this run only
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(inverter_api_key=None)
+                      .execution_options(synchronize_session=False))
+        return spec
 
 
 def _finish(settings: Settings, job_id: str, to: Status, **values: Any) -> bool:
@@ -147,7 +164,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str | None:
         _finish(settings, job_id, Status.cancelled, message="stopped at the cancel flag")
         return Status.cancelled
     except MeowError as e:
-        _finish(settings, job_id, Status.failed, error_code=e.code, error_message=str(e))
+        _finish(settings, job_id, Status.failed, error_code=e.code, error_message=public_error(e))
         return Status.failed
     except Exception as e:
         from celery.exceptions import SoftTimeLimitExceeded
@@ -161,7 +178,91 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str | None:
                 error_message=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip())
         return Status.failed
     finally:
+        os.environ.pop(endpoints.JOB_KEY_ENV, None)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+_INVERTER_REASONS = (  # (pattern in the engine's message, what the caller is told)
+    (re.compile(r"HTTP (\d{3})"), "answered HTTP {0}"),
+    (re.compile(r"timed out"), "timed out"),
+    (re.compile(r"unreachable"), "was unreachable"),
+    (re.compile(r"malformed JSON"), "returned malformed JSON"),
+    (re.compile(r"without choices"), "returned JSON without choices[0].message.content"),
+    (re.compile(r"no usable candidates"), "returned no usable candidates"),
+)
+
+
+def public_error(e: Exception) -> str:
+    """The message a job's ``error`` shows. Inverter failures are summarised: the engine's message
+    quotes the endpoint's URL and body, and neither is the caller's to read (a configured endpoint's
+    URL is internal; a body may echo anything, headers included)."""
+    from meow_engine.errors import InverterError
+
+    if not isinstance(e, InverterError):
+        return str(e)
+    text = str(e)
+    for pattern, reason in _INVERTER_REASONS:
+        m = pattern.search(text)
+        if m:
+            return f"the inverter endpoint {reason.format(*m.groups())}"
+    return "the inverter endpoint failed"
+
+
+def _inverter_access(spec: JobSpec, settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the inverter's URL and key env from the server's configuration (see
+    ``service.inverter_endpoints``); a caller's own key goes into this process's environment for
+    this job only (``run_job`` removes it)."""
+    from meow_engine.errors import ConfigError
+
+    inv = dict(params.get("inverter") or {})
+    name = inv.pop("endpoint", None)
+    inv["api_key_env"] = endpoints.NO_KEY_ENV
+    if name is not None:
+        ep = endpoints.endpoint(settings, name)
+        if ep is None:
+            raise ConfigError(f"inverter endpoint {name!r} is not configured on this worker")
+        inv["base_url"] = ep.base_url
+        inv["api_key_env"] = ep.api_key_env or endpoints.NO_KEY_ENV
+    elif inv.get("base_url"):
+        problem = endpoints.target_problem(inv["base_url"], settings)
+        if problem:
+            raise ConfigError(f"inverter base_url: {problem}")
+    if spec.inverter_api_key is not None:
+        os.environ[endpoints.JOB_KEY_ENV] = spec.inverter_api_key
+        inv["api_key_env"] = endpoints.JOB_KEY_ENV
+    return {**params, "inverter": inv}
+
+
+def scrub_artifact(folder: Path, spec: JobSpec, files: dict[str, str]) -> dict[str, str]:
+    """Replace the server's model path with the model's public name in the artifact's text files
+    (``adapter_config.json``'s ``base_model_name_or_path``, the generated README, configs).
+
+    Returns ``files`` (name -> sha256) with the digests of rewritten files updated.
+    """
+    from service.store import sha256_file
+
+    local = {spec.model_ref, str(Path(spec.model_ref).resolve())} if spec.model_public != spec.model_ref else set()
+    out = dict(files)
+    config = folder / "adapter_config.json"
+    if config.is_file():
+        data = json.loads(config.read_text())
+        if data.get("base_model_name_or_path") != spec.model_public:
+            data["base_model_name_or_path"] = spec.model_public
+            config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    for f in sorted(folder.rglob("*")):
+        if not f.is_file() or f.suffix not in (".json", ".md", ".txt", ".yaml", ".yml"):
+            continue
+        text = f.read_text(errors="replace")
+        new = text
+        for path in sorted(local, key=len, reverse=True):
+            new = new.replace(path, spec.model_public)
+        if new != text:
+            f.write_text(new)
+    for name in out:
+        p = folder / name
+        if p.is_file():
+            out[name] = sha256_file(p)
+    return out
 
 
 def _load(spec: JobSpec, settings: Settings, adapter_dir: Path | None = None) -> Any:
@@ -181,7 +282,7 @@ def _run_unlearn(spec: JobSpec, settings: Settings, events: JobEvents, store: Lo
     from meow_engine.facts import facts_from_objects
     from meow_engine.pipeline import unlearn
 
-    config = UnlearnConfig.model_validate(spec.params)
+    config = UnlearnConfig.model_validate(_inverter_access(spec, settings, spec.params))
     forget = facts_from_objects(spec.facts, "facts")
     retain = facts_from_objects(spec.retain_facts, "retain_facts") if spec.retain_facts else []
     events.message(f"loading model {spec.model_name}", stage="load_model")
@@ -190,16 +291,25 @@ def _run_unlearn(spec: JobSpec, settings: Settings, events: JobEvents, store: Lo
         raise StopRequested("cancelled before the engine started")
     result = unlearn(lm, forget, retain, config, output_dir=scratch, progress=events.progress,
                      should_stop=events.should_stop)
-    out = result.model_dump(mode="json", include={"method", "forget", "retain", "facts", "report", "training",
-                                                  "timings"})
+    out = result.model_dump(mode="json", include={"method", "verdict", "verdict_reason", "target_met", "rounds",
+                                                  "forget", "retain", "facts", "report", "training", "timings"})
+    # the reason names the spans that still leak: it lives in the result only, never in events or logs
+    leaking = sum(1 for f in result.facts if f.leaks_after)
+    events.message(f"verdict: {result.verdict} ({leaking} of {len(result.facts)} facts still leak)", stage="verdict",
+                   verdict=result.verdict, target_met=result.target_met,
+                   forget_leak_rate=result.forget.leak_rate_after,
+                   retain_kept=result.retain.kept if result.retain else None)
     art = result.artifact
     adapter_id = new_id("adapter") if art is not None else None
+    if art is not None:
+        art = art.model_copy(update={"files": scrub_artifact(Path(art.path), spec, art.files)})
     published = publish_artifact(store, adapter_id, Path(art.path)) if art is not None and adapter_id else None
     out["adapter_id"] = adapter_id
     with session_scope(settings.db_url) as s:
         if art is not None and published is not None:
             weights = next((n for n in ("adapter_model.safetensors", "model.safetensors") if n in art.files), None)
-            s.add(AdapterRow(id=adapter_id, kind=art.kind, model_id=spec.model_id, model_name=spec.model_name,
+            s.add(AdapterRow(id=adapter_id, tenant_id=spec.tenant_id, kind=art.kind, model_id=spec.model_id,
+                             model_name=spec.model_name,
                              base_model=spec.model_ref, job_id=spec.id, method=config.method, rank=art.rank,
                              alpha=art.alpha, target_modules=art.target_modules, files=art.files,
                              sha256=art.files.get(weights) if weights else None, size_bytes=art.size_bytes,

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from api import examples as ex
 from api import services
+from api.auth import AdaptersRead
 from api.deps import SessionDep, StoreDep
 from api.problems import ApiProblem, problem_responses
 from api.schemas import Adapter, AdapterList
@@ -20,22 +21,22 @@ AdapterId = Annotated[str, Path(description="adapter id", openapi_examples={
 
 
 @router.get("", response_model=AdapterList, summary="List adapters (newest first, cursor pagination)",
-            responses={**ex.ok(200, ex.listing(ex.ADAPTER)), **problem_responses(422)})
+            responses={**ex.ok(200, ex.listing(ex.ADAPTER)), **problem_responses(401, 403, 422)})
 def list_adapters(
-    session: SessionDep,
+    session: SessionDep, principal: AdaptersRead,
     after: Annotated[str | None, Query(description="last id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     model: Annotated[str | None, Query(description="only adapters of this model (id or name)")] = None,
     job: Annotated[str | None, Query(description="only the adapter of this job")] = None,
 ) -> AdapterList:
-    rows, more = services.list_adapters(session, after=after, limit=limit, model=model, job=job)
+    rows, more = services.list_adapters(session, principal, after=after, limit=limit, model=model, job=job)
     return AdapterList(data=[services.adapter_out(r) for r in rows], has_more=more)
 
 
 @router.get("/{adapter_id}", response_model=Adapter, summary="Get an adapter",
-            responses={**ex.ok(200, ex.ADAPTER), **problem_responses(404)})
-def get_adapter(adapter_id: AdapterId, session: SessionDep) -> Adapter:
-    return services.adapter_out(services.get_adapter(session, adapter_id))
+            responses={**ex.ok(200, ex.ADAPTER), **problem_responses(401, 403, 404)})
+def get_adapter(adapter_id: AdapterId, session: SessionDep, principal: AdaptersRead) -> Adapter:
+    return services.adapter_out(services.get_adapter(session, principal, adapter_id))
 
 
 @router.get("/{adapter_id}/download", summary="Download an adapter as .tar.gz (PEFT layout)",
@@ -45,9 +46,10 @@ def get_adapter(adapter_id: AdapterId, session: SessionDep) -> Adapter:
             response_class=StreamingResponse,
             responses={200: {"description": "the archive", "content": {"application/gzip": {
                 "schema": {"type": "string", "format": "binary"}, "example": "<binary .tar.gz>"}}},
-                **problem_responses(404, 410)})
-def download_adapter(adapter_id: AdapterId, session: SessionDep, store: StoreDep) -> StreamingResponse:
-    row = services.get_adapter(session, adapter_id)
+                **problem_responses(401, 403, 404, 410)})
+def download_adapter(adapter_id: AdapterId, session: SessionDep, store: StoreDep,
+                     principal: AdaptersRead) -> StreamingResponse:
+    row = services.get_adapter(session, principal, adapter_id)
     try:
         size = store.size(row.archive_uri)
     except FileNotFoundError:

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 
 from api import services
+from api.auth import Principal
 from api.schemas import EventList
 from service.db import session_scope
 from service.states import TERMINAL
@@ -30,34 +31,35 @@ def wants_sse(request: Request) -> bool:
     return SSE_MEDIA_TYPE in request.headers.get("accept", "")
 
 
-def events_response(request: Request, kind: str, job_id: str, after: int | None,
+def events_response(request: Request, principal: Principal, kind: str, job_id: str, after: int | None,
                     limit: int) -> EventList | StreamingResponse:
     settings = request.app.state.settings
     with session_scope(settings.db_url) as session:
-        services.get_job(session, kind, job_id)  # 404 before any streaming starts
+        services.get_job(session, principal, kind, job_id)  # 404 before any streaming starts
         if not wants_sse(request):
-            rows, more = services.list_events(session, job_id, after, limit)
+            rows, more = services.list_events(session, principal, kind, job_id, after, limit)
             return EventList(data=[services.event_out(r) for r in rows], has_more=more)
     last = request.headers.get("last-event-id")
     start = after if after is not None else (int(last) if last and last.isdigit() else None)
-    return StreamingResponse(_stream(request, kind, job_id, start), media_type=SSE_MEDIA_TYPE,
+    return StreamingResponse(_stream(request, principal, kind, job_id, start), media_type=SSE_MEDIA_TYPE,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _poll(db_url: str, kind: str, job_id: str, after: int | None) -> tuple[list[dict], bool]:
+def _poll(db_url: str, principal: Principal, kind: str, job_id: str, after: int | None) -> tuple[list[dict], bool]:
     with session_scope(db_url) as session:
-        rows, _ = services.list_events(session, job_id, after, 500)
+        rows, _ = services.list_events(session, principal, kind, job_id, after, 500)
         events = [services.event_out(r).model_dump(mode="json") for r in rows]
-        finished = services.get_job(session, kind, job_id).status in TERMINAL
+        finished = services.get_job(session, principal, kind, job_id).status in TERMINAL
     return events, finished
 
 
-async def _stream(request: Request, kind: str, job_id: str, after: int | None) -> AsyncIterator[str]:
+async def _stream(request: Request, principal: Principal, kind: str, job_id: str,
+                  after: int | None) -> AsyncIterator[str]:
     db_url = request.app.state.settings.db_url
     deadline = time.monotonic() + MAX_STREAM_S
     yield _frame(format_sse_event(retry=2000))
     while True:
-        events, finished = await anyio.to_thread.run_sync(_poll, db_url, kind, job_id, after)
+        events, finished = await anyio.to_thread.run_sync(_poll, db_url, principal, kind, job_id, after)
         for ev in events:
             after = ev["id"]
             yield _frame(format_sse_event(data_str=json.dumps(ev), event=ev["type"], id=str(ev["id"])))

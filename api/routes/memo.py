@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api import examples as ex
 from api import services
+from api.auth import JobsRead, MemoWrite
 from api.deps import CeleryDep, SessionDep, SettingsDep
+from api.idempotency import IdempotencyDep
 from api.problems import invalid, problem_responses
 from api.routes.events import SSE_MEDIA_TYPE, events_response
 from api.schemas import EventList, MemoAudit, MemoAuditList, MemoCreate, Status
@@ -26,18 +28,23 @@ AuditId = Annotated[str, Path(description="memo audit id", openapi_examples={
                          "MEOW_MAX_WAIT_S) and answers 200 with the finished audit, or 202 if it is still running.",
              responses={**ex.ok(202, {**ex.MEMO_AUDIT, "status": "queued", "result": None}, "Accepted: queued"),
                         **ex.ok(200, ex.MEMO_AUDIT, "Finished within ?wait="),
-                        **problem_responses(413, 422, 503)})
+                        **problem_responses(401, 403, 409, 413, 422, 503)})
 def create_memo_audit(
     body: Annotated[MemoCreate, Body(openapi_examples=ex.body("model", "audit a registered model", ex.MEMO_CREATE))],
-    session: SessionDep, settings: SettingsDep, celery: CeleryDep, response: Response,
+    session: SessionDep, settings: SettingsDep, celery: CeleryDep, principal: MemoWrite, idem: IdempotencyDep,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the result")] = 0,
-) -> MemoAudit:
+) -> Response:
     if wait > settings.max_wait_s:
         raise invalid("query/wait", f"at most {settings.max_wait_s:g} seconds", "less_than_equal")
+    return idem.run(principal, lambda: _create_audit(body, session, settings, celery, principal, wait))
+
+
+def _create_audit(body: MemoCreate, session: SessionDep, settings: SettingsDep, celery: CeleryDep,
+                  principal: MemoWrite, wait: float) -> tuple[int, MemoAudit, dict[str, str]]:
     services.check_facts(body.facts, "body/facts", settings.max_facts, settings)
-    adapter = services.get_adapter_or_422(session, body.adapter) if body.adapter else None
+    adapter = services.get_adapter_or_422(session, principal, body.adapter) if body.adapter else None
     if body.model is not None:
-        model = services.resolve_model(session, body.model)
+        model = services.resolve_model(session, principal, body.model)
         if adapter is not None and adapter.model_id != model.id:
             raise invalid("body/adapter", f"adapter {adapter.id} was trained on {adapter.model_name}, not "
                           f"{model.name}", "adapter_model_mismatch")
@@ -45,47 +52,47 @@ def create_memo_audit(
         assert adapter is not None
         if adapter.model_id is None:
             raise invalid("body/adapter", f"the base model of adapter {adapter.id} was deleted", "unknown_model")
-        model = services.resolve_model(session, adapter.model_id, "body/adapter")
+        model = services.resolve_model(session, principal, adapter.model_id, "body/adapter")
     params = {"memo": body.engine_config().model_dump(mode="json")}
-    job = services.create_job(session, celery, settings, kind="memo", model=model, params=params, facts=body.facts,
-                              retain_facts=None, metadata=body.metadata,
+    job = services.create_job(session, celery, settings, principal, kind="memo", model=model, params=params,
+                              facts=body.facts, retain_facts=None, metadata=body.metadata,
                               adapter_id=adapter.id if adapter else None)
-    response.headers["Location"] = f"/v1/memo/{job.id}"
+    status = 202
     deadline = time.monotonic() + wait
     while wait and time.monotonic() < deadline:
         session.expire_all()
-        job = services.get_job(session, "memo", job.id)
+        job = services.get_job(session, principal, "memo", job.id)
         if job.status in TERMINAL:
-            response.status_code = 200
+            status = 200
             break
         time.sleep(0.25)
-    return services.memo_out(job)
+    return status, services.memo_out(job), {"Location": f"/v1/memo/{job.id}"}
 
 
 @router.get("", response_model=MemoAuditList, summary="List MEMO audits (newest first, cursor pagination)",
-            responses={**ex.ok(200, ex.listing(ex.MEMO_AUDIT)), **problem_responses(422)})
+            responses={**ex.ok(200, ex.listing(ex.MEMO_AUDIT)), **problem_responses(401, 403, 422)})
 def list_memo_audits(
-    session: SessionDep,
+    session: SessionDep, principal: JobsRead,
     after: Annotated[str | None, Query(description="last id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     status: Annotated[list[Status] | None, Query(description="only audits in these states (repeatable)")] = None,
     model: Annotated[str | None, Query(description="only audits of this model (id or name)")] = None,
 ) -> MemoAuditList:
-    rows, more = services.list_jobs(session, "memo", after=after, limit=limit, status=status, model=model)
+    rows, more = services.list_jobs(session, principal, "memo", after=after, limit=limit, status=status, model=model)
     return MemoAuditList(data=[services.memo_out(r) for r in rows], has_more=more)
 
 
 @router.get("/{audit_id}", response_model=MemoAudit, summary="Get a MEMO audit",
-            responses={**ex.ok(200, ex.MEMO_AUDIT), **problem_responses(404)})
-def get_memo_audit(audit_id: AuditId, session: SessionDep) -> MemoAudit:
-    return services.memo_out(services.get_job(session, "memo", audit_id))
+            responses={**ex.ok(200, ex.MEMO_AUDIT), **problem_responses(401, 403, 404)})
+def get_memo_audit(audit_id: AuditId, session: SessionDep, principal: JobsRead) -> MemoAudit:
+    return services.memo_out(services.get_job(session, principal, "memo", audit_id))
 
 
 @router.post("/{audit_id}/cancel", response_model=MemoAudit, summary="Cancel a MEMO audit",
              responses={**ex.ok(200, {**ex.MEMO_AUDIT, "status": "cancelled", "result": None}),
-                        **problem_responses(404, 409)})
-def cancel_memo_audit(audit_id: AuditId, session: SessionDep, celery: CeleryDep) -> MemoAudit:
-    return services.memo_out(services.cancel_job(session, celery, "memo", audit_id))
+                        **problem_responses(401, 403, 404, 409)})
+def cancel_memo_audit(audit_id: AuditId, session: SessionDep, celery: CeleryDep, principal: MemoWrite) -> MemoAudit:
+    return services.memo_out(services.cancel_job(session, celery, principal, "memo", audit_id))
 
 
 @router.get("/{audit_id}/events", response_model=EventList, summary="List or stream an audit's events",
@@ -93,10 +100,10 @@ def cancel_memo_audit(audit_id: AuditId, session: SessionDep, celery: CeleryDep)
                 "application/json": {"example": ex.listing({**ex.EVENT, "job_id": ex.MEMO_AUDIT["id"]})},
                 SSE_MEDIA_TYPE: {"schema": {"type": "string"},
                                  "example": 'event: status\nid: 3\ndata: {"id": 3, "type": "status"}\n\n'}}},
-                       **problem_responses(404, 422)})
+                       **problem_responses(401, 403, 404, 422)})
 def list_memo_audit_events(
-    audit_id: AuditId, request: Request,
+    audit_id: AuditId, request: Request, principal: JobsRead,
     after: Annotated[int | None, Query(description="last event id already seen")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ):  # noqa: ANN201 - JSON page or an SSE stream
-    return events_response(request, "memo", audit_id, after, limit)
+    return events_response(request, principal, "memo", audit_id, after, limit)

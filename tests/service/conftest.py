@@ -8,6 +8,7 @@ under a configured model root.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -125,12 +126,34 @@ def service_env(settings: Settings) -> dict[str, str]:
         "MEOW_PROGRESS_INTERVAL_S": str(settings.progress_interval_s), "MEOW_TORCH_THREADS": "1",
         "MEOW_DATA_DIR": str(settings.data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+        "MEOW_INVERTER_ENDPOINTS": json.dumps({k: v.model_dump() for k, v in settings.inverter_endpoints.items()}),
+        INVERTER_KEY_ENV: INVERTER_KEY,
     })
     return env
 
 
+#: the configured test inverter endpoint's key (the worker sends it there, and only there)
+INVERTER_KEY_ENV, INVERTER_KEY = "MEOW_TEST_INVERTER_KEY", "sk-server-side-test-key"
+#: what the test endpoint puts in its error bodies: it must never reach a job's error
+ENDPOINT_MARKER = "ENDPOINT-BODY-7f3a"
+
+
+@pytest.fixture(scope="session")
+def inverter_server() -> Iterator[Any]:
+    """A real HTTP endpoint standing in for a misbehaving LLM server: every call gets a 400 whose
+    body carries a marker (bodies may echo anything, headers included)."""
+    from tests.engine.local_chat_server import ChatServer, Reply
+
+    def respond(body: dict[str, Any], n: int) -> Reply:
+        return Reply(status=400, body=f'{{"error": "{ENDPOINT_MARKER} bad request"}}'.encode())
+
+    with ChatServer(respond) as server:
+        yield server
+
+
 def make_settings(pg_url: str, tmp: Path, model_root: Path, **kw: Any) -> Settings:
     values: dict[str, Any] = dict(
+        secret_key=TEST_SECRET, auth="required",
         data_dir=tmp, database_url=pg_url, broker_url=BROKER_URL, artifact_dir=tmp / "artifacts",
         model_roots=[model_root], queue=f"meow-test-{secrets.token_hex(4)}", heartbeat_s=0.5, stale_after_s=4,
         reaper_interval_s=1, progress_interval_s=0.2, torch_threads=1)
@@ -139,18 +162,48 @@ def make_settings(pg_url: str, tmp: Path, model_root: Path, **kw: Any) -> Settin
 
 
 @pytest.fixture(scope="session")
-def settings(pg_url: str, tmp_path_factory: pytest.TempPathFactory, model_root: Path) -> Settings:
-    return make_settings(pg_url, tmp_path_factory.mktemp("meow"), model_root)
+def settings(pg_url: str, tmp_path_factory: pytest.TempPathFactory, model_root: Path, inverter_server: Any
+             ) -> Settings:
+    return make_settings(pg_url, tmp_path_factory.mktemp("meow"), model_root, inverter_endpoints={
+        "probe": {"base_url": inverter_server.url, "api_key_env": INVERTER_KEY_ENV}})
 
 
-@pytest.fixture(scope="session")
-def client(settings: Settings) -> Iterator[Any]:
+
+#: HMAC secret of the test settings' API keys
+TEST_SECRET = "test-secret-not-for-production"
+#: what the default test clients may do: everything a tenant does, without admin
+TENANT_SCOPES = ["models:read", "models:write", "jobs:read", "jobs:write", "memo:write", "adapters:read"]
+
+
+def make_key(settings: Settings, tenant: str, scopes: list[str] | None = None) -> tuple[str, str]:
+    """A fresh API key for ``tenant`` in the settings' database: ``(key id, key)``."""
+    from service.db import session_scope
+    from service.keys import create_key
+
+    with session_scope(settings.db_url) as s:
+        made = create_key(s, settings, tenant, scopes or TENANT_SCOPES)
+    return made.id, made.key
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def api_client(settings: Settings, tenant: str | None = None, scopes: list[str] | None = None) -> Any:
+    """A TestClient (to be entered) on an app for ``settings``, authenticated as a fresh key of ``tenant``."""
     from fastapi.testclient import TestClient
 
     from api.main import create_app
 
-    with TestClient(create_app(settings)) as c:
+    _, key = make_key(settings, tenant or f"t-{secrets.token_hex(3)}", scopes)
+    return TestClient(create_app(settings), headers=bearer(key))
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[Any]:
+    with api_client(settings, "tenant-main") as c:
         yield c
+
 
 
 @dataclass

@@ -8,19 +8,15 @@ import secrets
 from typing import Any
 
 import pytest
-from conftest import problem
+from conftest import api_client, problem
 
 
 @pytest.fixture(scope="module")
 def idle(settings) -> Any:
     """A client whose queue no worker consumes, with small limits to test them."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-
     s = settings.model_copy(update={"queue": f"meow-idle-{secrets.token_hex(4)}", "max_facts": 3,
                                     "max_text_chars": 100, "max_body_bytes": 20_000, "max_wait_s": 2})
-    with TestClient(create_app(s)) as c:
+    with api_client(s) as c:
         yield c
 
 
@@ -87,7 +83,26 @@ def test_unlearn_list_pagination(idle, model):
     ({"inverter": {"kind": "magic"}}, "body", "inverter.kind must be one of"),
     ({"inverter": {"kind": "given", "candidates": [["x"]]}}, "body", "one list per fact"),
     ({"inverter": {"kind": "openai", "api_key_env": "MEOW_DATABASE_URL"}}, "body/inverter/api_key_env",
-     "must be one of"),
+     "never name server environment variables"),
+    # the server's key never goes to a URL a request chose
+    ({"inverter": {"kind": "openai", "model": "m", "base_url": "https://llm.example/v1"}},
+     "body/inverter/base_url", "not a configured inverter endpoint"),
+    ({"inverter": {"kind": "openai", "model": "m"}}, "body/inverter", "needs inverter.endpoint"),
+    ({"inverter": {"kind": "openai", "model": "m", "endpoint": "nope"}}, "body/inverter/endpoint",
+     "no inverter endpoint 'nope'"),
+    # an own key may go to a public URL, never to the server's networks
+    *[({"inverter": {"kind": "openai", "model": "m", "base_url": url, "api_key": "sk-own"}},
+       "body/inverter/base_url", "private, loopback or link-local")
+      for url in ("http://127.0.0.1:8000/v1", "http://169.254.169.254/latest", "http://10.1.2.3/v1",
+                  "http://[::1]:8000/v1", "http://localhost:9/v1")],
+    ({"inverter": {"kind": "openai", "model": "m", "base_url": "ftp://93.184.215.14/v1", "api_key": "k"}},
+     "body/inverter/base_url", "http:// or https://"),
+    # requests never name worker paths; method parameters are checked before queueing
+    ({"method": "idk", "retain_facts": FACTS, "method_params": {"refusals_file": "/etc/passwd"}},
+     "body/method_params", "never name worker paths"),
+    ({"method": "gd", "method_params": {"retain_coef": 2}}, "body/method_params", "unknown parameter 'retain_coef'"),
+    ({"method": "npo", "method_params": {"beta": -1}}, "body/method_params", "beta"),
+
     ({"inverter": {"kind": "hf", "model": "/etc"}}, "body/inverter/model", "register it"),
     ({"inverter": {"kind": "hf"}}, "body/inverter/model", "needs a registered model"),
     ({"facts": []}, "body/facts", "at least 1"),
@@ -172,12 +187,8 @@ def test_delete_model_refused_while_jobs_use_it(idle):
 
 
 def test_broker_down_fails_the_job_with_503(settings):
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-
     s = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0", "reaper_interval_s": 0})
-    with TestClient(create_app(s)) as c:
+    with api_client(s) as c:
         m = c.post("/v1/models", json={"name": f"nb-{secrets.token_hex(3)}", "source": "demo:tiny"}).json()
         err = problem(c.post("/v1/unlearn", json={"model": m["name"], "facts": FACTS}), 503, "broker_unavailable")
         assert err["detail"].count("job_") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from conftest import problem
+from conftest import api_client, problem
 
 
 def _name() -> str:
@@ -18,12 +18,8 @@ def test_healthz_and_readyz(client):
 
 
 def test_readyz_reports_unreachable_broker(settings):
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-
     bad = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0", "reaper_interval_s": 0})
-    with TestClient(create_app(bad)) as c:
+    with api_client(bad) as c:
         body = problem(c.get("/readyz"), 503, "broker_unavailable")
     assert "broker unreachable" in body["detail"]
 
@@ -35,7 +31,7 @@ def test_readyz_reports_unreachable_database(settings):
 
     bad = settings.model_copy(update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none",
                                       "reaper_interval_s": 0})
-    with TestClient(create_app(bad)) as c:
+    with TestClient(create_app(bad)) as c:  # probes need no key (and no key could be stored here)
         problem(c.get("/readyz"), 503, "database_unavailable")
 
 
@@ -98,11 +94,7 @@ def test_register_errors(client, tmp_path: Path, tiny_model_dir: Path):
 
 
 def test_hub_ids_can_be_disabled(settings):
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-
-    with TestClient(create_app(settings.model_copy(update={"allow_hub_models": False, "reaper_interval_s": 0}))) as c:
+    with api_client(settings.model_copy(update={"allow_hub_models": False, "reaper_interval_s": 0})) as c:
         body = problem(c.post("/v1/models", json={"name": _name(), "source": "org/model"}), 422, "validation_error")
     assert body["errors"][0]["type"] == "hub_disabled"
 

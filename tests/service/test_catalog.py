@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from service.catalog import BUILTIN_MODELS, INVERTER_KINDS, METHOD_NAMES
+from service.catalog import BUILTIN_MODELS, INVERTER_KINDS, METHOD_NAMES, TRAINING_ONLY
 
 
-def test_methods_match_engine():
+def test_every_offered_method_has_an_implementation():
     from meow_engine.methods import METHODS
+    from meow_engine.methods.catalog import CATALOG
 
-    # ``sft`` builds target models (teaches facts); it is not an unlearning method the API offers
-    assert set(METHOD_NAMES) == set(METHODS.names()) - {"sft"}
+    assert set(METHOD_NAMES) == set(METHODS.names()) - TRAINING_ONLY
+    assert set(CATALOG.names()) == set(METHODS.names())
 
 
 def test_inverters_match_engine():
     from meow_engine.inverters import INVERTERS
 
-    assert set(INVERTER_KINDS) == set(INVERTERS.names())
+    assert set(INVERTER_KINDS) == set(INVERTERS.names()) and "rule" in INVERTER_KINDS
 
 
 def test_builtin_models_match_engine():

@@ -18,7 +18,7 @@ from service import migrate
 from service.db import get_engine
 from service.tables import Base
 
-TABLES = {"models", "jobs", "job_events", "adapters", "alembic_version"}
+TABLES = {"models", "jobs", "job_events", "adapters", "api_keys", "idempotency_keys", "alembic_version"}
 
 
 def _diff(url: str) -> list:

@@ -52,8 +52,9 @@ def test_wire_names():
     assert {"model", "adapter", "facts", "mode"} <= set(s["MemoCreate"]["properties"])
     assert {"mean", "facts"} <= set(s["MemoResultOut"]["properties"])
     assert "memo" in s["FactMemo"]["properties"]
-    assert set(s["InverterConfig"]["properties"]) >= {"kind"} and set(s["SelectionConfig"]["properties"]) >= {"k",
-                                                                                                             "order"}
+    assert set(s["InverterIn"]["properties"]) >= {"kind", "endpoint", "api_key"}
+    assert set(s["SelectionConfig"]["properties"]) >= {"k", "order"}
+
 
 
 def test_api_does_not_import_torch():

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import make_settings, start_worker, wait_for, wait_status
+from conftest import api_client, make_settings, start_worker, wait_for, wait_status
 
 pytestmark = pytest.mark.slow
 
@@ -25,13 +25,9 @@ LONG = {"inverter": {"kind": "rule", "n": 2}, "selection": {"k": 1, "rows_per_qa
 @pytest.fixture(scope="module")
 def stack(pg_url, tmp_path_factory, model_root, tiny_model_dir) -> Any:
     """API client + worker on a queue of their own, so killing this worker affects no other test."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-
     tmp = tmp_path_factory.mktemp("crash")
     settings = make_settings(pg_url, tmp, model_root, queue=f"meow-crash-{secrets.token_hex(4)}")
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         name = f"crash-{secrets.token_hex(3)}"
         assert client.post("/v1/models", json={"name": name, "source": str(tiny_model_dir)}).status_code == 201
         yield settings, client, name, tmp
