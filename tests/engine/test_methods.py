@@ -20,7 +20,8 @@ from meow_engine.progress import Reporter
 from meow_engine.prompts import IGNORE_INDEX, collate, encode_example
 from meow_engine.training import TrainRow, finetune
 
-ALL = ["dpo", "ga", "gd", "idk", "kl", "meow", "npo", "npo_gd", "sft", "simnpo"]
+ALL = ["altpo", "ce_u", "dpo", "ga", "gd", "idk", "idk_dpo", "idk_nll", "kl", "meow", "npo", "npo_gd", "pdu", "rmu",
+       "satimp", "sft", "simnpo", "undial", "wga"]
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +59,11 @@ def one_step(lm, forget, retain, method, params=None, mode="full", steps=1, lr=1
 def test_registry_has_meow_and_every_baseline_with_the_right_flags():
     assert METHODS.names() == ALL
     assert [n for n in ALL if METHODS.get(n).uses_inversions] == ["meow"]
-    assert [n for n in ALL if METHODS.get(n).needs_reference] == ["dpo", "kl", "npo", "npo_gd"]
-    assert [n for n in ALL if METHODS.get(n).needs_retain] == ["gd", "idk", "kl", "npo_gd", "simnpo"]
-    with pytest.raises(ConfigError, match="unknown unlearning method 'nope'; known: dpo, ga"):
+    assert [n for n in ALL if METHODS.get(n).needs_reference] == ["altpo", "dpo", "idk_dpo", "kl", "npo", "npo_gd",
+                                                                  "rmu", "undial"]
+    assert [n for n in ALL if METHODS.get(n).needs_retain] == ["altpo", "gd", "idk", "idk_dpo", "idk_nll", "kl",
+                                                               "npo_gd", "pdu", "rmu", "satimp", "simnpo", "wga"]
+    with pytest.raises(ConfigError, match="unknown unlearning method 'nope'; known: altpo, ce_u, dpo, ga"):
         METHODS.get("nope")
 
 
@@ -70,6 +73,21 @@ def test_defaults_are_recorded():
     assert make_method("npo_gd").params.model_dump() == {"beta": 0.1, "npo_coeff": 1.0, "retain_coeff": 1.0}
     assert make_method("simnpo").params.model_dump() == {"beta": 4.5, "gamma": 0.0, "forget_coeff": 0.125,
                                                         "retain_coeff": 1.0}
+    # open-unlearning configs/trainer/*.yaml (and community/methods/PDU/run.sh for ε)
+    assert make_method("idk_dpo").params.model_dump() == {"refusals_file": None, "beta": 0.1, "forget_coeff": 1.0,
+                                                         "retain_coeff": 1.0}
+    assert make_method("undial").params.beta == 10.0
+    assert make_method("ce_u").params.ignore_first_n_answer_tokens == 1
+    assert make_method("satimp").params.model_dump() == {"beta1": 5.0, "beta2": 1.0, "forget_coeff": 0.1,
+                                                        "retain_coeff": 1.0}
+    assert make_method("wga").params.model_dump() == {"beta": 1.0, "forget_coeff": 1.0, "retain_coeff": 1.0}
+    assert make_method("rmu").params.model_dump() == {"layer": None, "steering_coeff": 2.0, "forget_coeff": 1.0,
+                                                     "retain_coeff": 1.0, "seed": 0}
+    assert make_method("pdu").params.model_dump() == {
+        "retain_loss_eps": 0.3, "forget_coeff": 1.0, "retain_coeff": 1.0, "primal_dual": True, "dual_step_size": 1.0,
+        "dual_warmup_ratio": 0.5}
+    assert make_method("altpo").params.model_dump() == {"beta": 0.1, "forget_coeff": 1.0, "retain_coeff": 1.0,
+                                                       "n_alternates": 5, "seed": 0}
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -80,7 +98,7 @@ def test_unknown_parameter_is_a_one_line_config_error(name):
     assert f"method {name!r}" in msg and "unknown parameter 'betta'" in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("name", ["npo", "npo_gd", "dpo", "simnpo"])
+@pytest.mark.parametrize("name", ["npo", "npo_gd", "dpo", "simnpo", "idk_dpo", "altpo"])
 @pytest.mark.parametrize("beta", [0, -0.5])
 def test_beta_must_be_positive(name, beta):
     with pytest.raises(ConfigError, match=rf"method '{name}': beta: Input should be greater than 0"):
@@ -203,7 +221,8 @@ def test_loss_formulas_against_hand_computation(random_tiny, rows, tmp_path):
         0.5 * npo_by_hand + 0.25 * nll_r.item(), rel=1e-5)
 
     beta, gamma = 2.0, 0.7
-    sim_by_hand = sum(-math.log(1 / (1 + math.exp(-(beta * c / k - gamma)))) for c, k in zip(
+    # γ is subtracted before β multiplies (SimNPO's code, open-unlearning's delta)
+    sim_by_hand = sum(-math.log(1 / (1 + math.exp(-beta * (c / k - gamma)))) for c, k in zip(
         cur.tolist(), n.tolist(), strict=True)) / len(cur) * 2 / beta
     sim = make_method("simnpo", {"beta": beta, "gamma": gamma, "forget_coeff": 1.0, "retain_coeff": 0.5})
     assert sim.loss(ctx, {"forget": f, "retain": r}).item() == pytest.approx(sim_by_hand + 0.5 * nll_r.item(),
