@@ -31,7 +31,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-_COMMAND_MODULES = ("model", "train", "memo", "invert", "unlearn", "eval", "bench", "bench_tofu")
+_COMMAND_MODULES = ("model", "train", "memo", "invert", "unlearn", "eval", "bench", "bench_tofu", "methods")
 
 
 def _load_commands() -> None:
