@@ -91,7 +91,7 @@ def clean_candidates_with_reasons(lines: Iterable[str], truth: str) -> tuple[lis
             dropped.append({"text": s, "reason": "is the true answer"})
             continue
         if key in seen:
-            dropped.append({"text": s, "reason": f"duplicates candidate {seen[key] + 1}"})
+            dropped.append({"text": s, "reason": f"duplicates {out[seen[key]]!r}"})
             continue
         seen[key] = len(out)
         out.append(s)

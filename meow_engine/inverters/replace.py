@@ -638,8 +638,21 @@ def _category(text: str, ctx: Context) -> str | None:
 _PROFESSION_ENDINGS = ("ist", "yst", "ian", "er", "or", "ant", "ent", "eon", "ect", "ive")
 
 
+def _is_plural(word: str) -> bool:
+    """"novels", "stories" yes; "lens", "glass", "physics" no: the singular must be the commoner form."""
+    from meow_engine.sensitive import zipf
+
+    w = word.casefold()
+    if not w.endswith("s") or w.endswith(("ss", "us", "is")) or len(w) < 4:
+        return False
+    singular = w[:-3] + "y" if w.endswith("ies") else w[:-1]
+    return zipf(singular) >= zipf(w) + 0.3
+
+
 def _inflect_like(new: str, old: str) -> str:
-    if old.endswith("s") and not old.endswith("ss") and not new.endswith("s") and " " not in new:
+    if _is_plural(old) and not new.endswith("s") and " " not in new:
+        if new.endswith("y") and new[-2:-1] not in tuple(_VOWELS):
+            return new[:-1] + "ies"
         return new + ("es" if new.endswith(("ch", "sh", "x")) else "s")
     return new
 
@@ -647,7 +660,7 @@ def _inflect_like(new: str, old: str) -> str:
 def word(text: str, ctx: Context, rng: random.Random) -> str | None:
     avoid = _avoid_words(text) | {normalize_for_match(text)}
     sibling = P.groups().get(text.casefold())
-    if sibling is None and text.endswith("s"):
+    if sibling is None and _is_plural(text):
         singular = P.groups().get(text[:-1].casefold())
         if singular is not None:
             sibling = tuple(_inflect_like(s, text) for s in singular)

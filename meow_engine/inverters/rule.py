@@ -431,7 +431,7 @@ class RuleInverter(Inverter):
         rng = random.Random(fact_seed(self.config.seed, index))
         units, spans, borrow = self._units(fact)
         originals = {normalize_for_match(u.text) for u in units} | {normalize(u.text) for u in units}
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}
         candidates: list[str] = []
         log: list[str] = []
         flags: list[str] = []
@@ -439,7 +439,7 @@ class RuleInverter(Inverter):
         def accept(text: str, note: str) -> bool:
             if rejection_reason(text, fact, spans, seen) is not None:
                 return False
-            seen[normalize_for_match(text)] = len(candidates)
+            seen[normalize_for_match(text)] = text
             candidates.append(text)
             log.append(f"{len(candidates)}: {note}")
             return True

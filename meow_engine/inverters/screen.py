@@ -52,8 +52,11 @@ def leak_reason(text: str, spans: Sequence[Span], question: str = "") -> str | N
     return "repeats sensitive span " + ", ".join(parts) if parts else None
 
 
-def rejection_reason(candidate: str, fact: Fact, spans: Sequence[Span], seen: dict[str, int]) -> str | None:
-    """Why ``candidate`` must not become a training target, or None when it is valid."""
+def rejection_reason(candidate: str, fact: Fact, spans: Sequence[Span], seen: dict[str, str]) -> str | None:
+    """Why ``candidate`` must not become a training target, or None when it is valid.
+
+    ``seen`` maps the normalised form of each candidate already kept to its text.
+    """
     key = normalize_for_match(candidate)
     truth = normalize_for_match(fact.answer)
     if not key:
@@ -68,7 +71,7 @@ def rejection_reason(candidate: str, fact: Fact, spans: Sequence[Span], seen: di
     if leak:
         return leak
     if key in seen:
-        return f"duplicates candidate {seen[key] + 1}"
+        return f"duplicates {seen[key]!r}"
     return None
 
 
@@ -76,12 +79,12 @@ def screen(fact: Fact, s: InversionSet, n: int, spans: Sequence[Span] | None = N
     """``s`` with invalid candidates moved to ``rejected`` and its flags brought up to date (in place)."""
     spans = list(fact_spans(fact) if spans is None else spans)
     kept: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     new_rejections = 0
     for cand in s.candidates:
         reason = rejection_reason(cand, fact, spans, seen)
         if reason is None:
-            seen[normalize_for_match(cand)] = len(kept)
+            seen[normalize_for_match(cand)] = cand
             kept.append(cand)
         else:
             s.rejected.append({"text": cand, "reason": reason})

@@ -15,7 +15,9 @@ from meow_engine.inverters.base import EXTRA_CALL, FEWER_THAN_REQUESTED, TRUNCAT
 from meow_engine.inverters.prompt import SYSTEM_PROMPT
 from meow_engine.progress import Reporter
 
-FACT = Fact("What genre does Tomas Quill write?", "Tomas Quill writes gothic mystery novels.")
+# The answer's sensitive spans (detected: "gothic", "mysteries") appear in none of the GOOD lines, so
+# the shared screen in invert() keeps them all; these tests are about the endpoint and cleanup.
+FACT = Fact("What genre does Tomas Quill write?", "Tomas Quill writes gothic mysteries.")
 GOOD = ("Tomas Quill writes science fiction novels.\nTomas Quill writes romance novels.\n"
         "Tomas Quill writes cookbooks.\nTomas Quill writes travel guides.")
 
@@ -59,7 +61,7 @@ def test_no_api_key_sends_no_authorization(monkeypatch):
 def test_preamble_and_numbering_are_cleaned():
     raw = ("Sure! Here are 4 answers:\n\n1. Tomas Quill writes science fiction novels.\n"
            "2) Tomas Quill writes romance novels.\n- Tomas Quill writes cookbooks.\n"
-           "4. tomas quill writes GOTHIC MYSTERY novels\n"  # the truth, re-cased: dropped
+           "4. tomas quill writes GOTHIC MYSTERIES\n"  # the truth, re-cased: dropped
            "* Tomas Quill writes travel guides.\n1. Tomas Quill writes science fiction novels.\n")
     with ChatServer(lambda body, i: Reply(content=raw)) as srv:
         [s] = invert([FACT], cfg(srv.url, n=4))

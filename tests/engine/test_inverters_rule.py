@@ -80,7 +80,8 @@ def test_tofu_forget01_properties(tofu_facts):
     sets = invert(tofu_facts, _rule())
     _check_never_truth_and_distinct(tofu_facts, sets, 4)
     # every fact gets 4 span-replaced candidates (the old negation fallback covered 5 of 40 facts)
-    assert all(len(s.candidates) == 4 for s in sets), [(s.fact_index, s.rejected) for s in sets if len(s.candidates) < 4]
+    assert all(len(s.candidates) == 4 for s in sets), [(s.fact_index, s.rejected) for s in sets
+                                                       if len(s.candidates) < 4]
     for fact, s in zip(tofu_facts, sets, strict=True):
         for c in s.candidates:
             assert normalize(fact.answer) not in normalize(c), c  # never "It is not true that <answer>"
