@@ -24,8 +24,10 @@ from meow_engine.errors import ConfigError
 from meow_engine.metrics.evaluator import EvalOptions
 from meow_engine.tiny.builder import TinySettings
 
-#: every unlearning method the benchmark compares, MEOW first
-ALL_METHODS: tuple[str, ...] = ("meow", "ga", "gd", "kl", "npo", "npo_gd", "idk", "dpo", "simnpo")
+#: every unlearning method the benchmark compares (every catalog entry but ``sft``), MEOW first, then the
+#: TOFU baselines, then open-unlearning's methods (meow_engine/methods/catalog.py)
+ALL_METHODS: tuple[str, ...] = ("meow", "ga", "gd", "kl", "npo", "npo_gd", "idk", "dpo", "simnpo",
+                                "idk_nll", "idk_dpo", "altpo", "rmu", "undial", "ce_u", "satimp", "wga", "pdu")
 #: authors in ``retain_perturbed.json`` (TOFU rows 0-399) and questions per author
 MAX_AUTHORS = 20
 QUESTIONS_PER_AUTHOR = 20
