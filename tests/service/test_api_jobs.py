@@ -229,3 +229,42 @@ def test_adapters_empty_and_missing(idle):
     assert body == {"object": "list", "data": [], "has_more": False}
     problem(idle.get("/v1/adapters/adp_missing"), 404, "not_found")
     problem(idle.get("/v1/adapters/adp_missing/download"), 404, "not_found")
+
+
+def test_inverter_endpoints_by_name_or_own_key(idle, model, settings):
+    from service.db import session_scope
+    from service.tables import JobRow
+
+    url = settings.inverter_endpoints["probe"].base_url
+    named = _job(idle, model, inverter={"kind": "openai", "model": "m", "endpoint": "probe"})
+    assert named.status_code == 202, named.text
+    inv = named.json()["params"]["inverter"]
+    assert inv["endpoint"] == "probe" and inv["base_url"] is None and "api_key_env" not in inv
+    assert url not in named.text
+    by_url = _job(idle, model, inverter={"kind": "openai", "model": "m", "base_url": url + "/"}).json()
+    assert by_url["params"]["inverter"]["endpoint"] == "probe"  # the configured URL is that endpoint
+    # an own key to a public address: accepted, never echoed, held only until the job ends
+    own = _job(idle, model, inverter={"kind": "openai", "model": "m", "base_url": "https://93.184.215.14/v1",
+                                      "api_key": "sk-own-secret-1"})
+    assert own.status_code == 202, own.text
+    assert "sk-own-secret-1" not in own.text
+    assert "sk-own-secret-1" not in idle.get(f"/v1/unlearn/{own.json()['id']}").text
+
+    with session_scope(settings.db_url) as s:
+        assert s.get(JobRow, own.json()["id"]).inverter_api_key == "sk-own-secret-1"
+    assert idle.post(f"/v1/unlearn/{own.json()['id']}/cancel").json()["status"] == "cancelled"
+    with session_scope(settings.db_url) as s:
+        assert s.get(JobRow, own.json()["id"]).inverter_api_key is None
+    for job in (named.json(), by_url):
+        idle.post(f"/v1/unlearn/{job['id']}/cancel")
+
+
+def test_production_settings_refuse_auth_off(tmp_path):
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    with pytest.raises(ValidationError, match="MEOW_AUTH=off is for local use only"):
+        Settings(database_url="postgresql://u@db/meow", auth="off")
+    assert Settings(database_url=f"sqlite:///{tmp_path}/x.db", auth="off").auth == "off"
+    assert Settings(data_dir=tmp_path).auth == "required"  # the default is safe
