@@ -12,38 +12,68 @@ the routes and reported in the same problem shape.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from meow_engine.config import InverterConfig, MemoConfig, UnlearnConfig
+from api import guards
+from api.guards import check_seed
+from meow_engine.config import (
+    FinetuneConfig,
+    InverterConfig,
+    LeakAuditConfig,
+    MemoConfig,
+    SelectionConfig,
+    UnlearnConfig,
+)
 from meow_engine.errors import ConfigError
 from meow_engine.facts import MAX_PARAPHRASES, MAX_SPANS
 from meow_engine.methods.catalog import CATALOG
 from meow_engine.results import FactReport, MemoResult, RoundRecord, SetSummary
 from service.catalog import INVERTER_KINDS, MethodName
+from service.ids import PREFIXES
 
 Status = Literal["queued", "running", "cancelling", "cancelled", "succeeded", "failed", "crashed"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+#: a model name must not look like a model id, or a name could shadow another model's id
+MODEL_ID_PREFIX = PREFIXES["model"] + "_"
 
 
 def unix(ts: datetime | None) -> int | None:
     return None if ts is None else int(ts.timestamp())
 
 
-class _In(BaseModel):
+class _Storable(BaseModel):
+    """Refuses, before field validation, any string the database cannot store (NUL, lone surrogates)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        return guards.reject_bad_body_text(data)
+
+
+class _In(_Storable):
     model_config = ConfigDict(extra="forbid")
 
 
 # ---------------------------------------------------------------- models
 class ModelCreate(_In):
-    name: str = Field(pattern=NAME_PATTERN, description="unique name jobs refer to the model by")
+    name: str = Field(pattern=NAME_PATTERN, description="unique name jobs refer to the model by; not starting "
+                      f"with {MODEL_ID_PREFIX} (ids start so)")
     source: str = Field(min_length=1, max_length=1024, description=(
         "a built-in name (demo:tiny, smollm2-135m-instruct), a local folder under a configured model root, "
         "or a Hugging Face id (org/name)"))
     shared: bool = Field(False, description="readable by every tenant (admin keys only)")
+
+    @field_validator("name")
+    @classmethod
+    def _not_an_id(cls, v: str) -> str:
+        if v.lower().startswith(MODEL_ID_PREFIX):
+            raise ValueError(f"names starting with {MODEL_ID_PREFIX!r} are reserved for model ids")
+        return v
 
 
 class Model(BaseModel):
@@ -142,12 +172,39 @@ class InverterIn(InverterConfig):
 
     endpoint: str | None = Field(None, description="a server-configured endpoint by name "
                                  "(MEOW_INVERTER_ENDPOINTS); its URL and key stay on the server")
-    api_key: SecretStr | None = Field(None, description="your own key for `base_url`: used once by the worker, "
+    api_key: SecretStr | None = Field(None, max_length=guards.MAX_KEY_CHARS,
+                                      description="your own key for `base_url`: used once by the worker, "
                                       "never stored with the job nor returned", json_schema_extra={"writeOnly": True})
 
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        return check_seed(v)
 
-class UnlearnCreate(UnlearnConfig):
-    model: str = Field(description="model id (mdl_…) or name")
+    @field_validator("prompt", "base_url", "model", "endpoint", "kind")
+    @classmethod
+    def _capped(cls, v: str | None, info: ValidationInfo) -> str | None:
+        limit = {"prompt": guards.MAX_PROMPT_CHARS, "base_url": guards.MAX_URL_CHARS}.get(
+            info.field_name or "", guards.MAX_REF_CHARS)
+        if v is not None and len(v) > limit:
+            raise ValueError(f"{len(v)} characters; the limit is {limit}")
+        return v
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates(cls, v: list[list[str]] | None) -> list[list[str]] | None:
+        for i, cands in enumerate(v or []):
+            if len(cands) > guards.MAX_CANDIDATES_PER_FACT:
+                raise ValueError(f"fact {i}: {len(cands)} candidates; the limit is {guards.MAX_CANDIDATES_PER_FACT}")
+            for j, c in enumerate(cands):
+                if len(c) > guards.MAX_CANDIDATE_CHARS:
+                    raise ValueError(f"fact {i}, candidate {j}: {len(c)} characters; the limit is "
+                                     f"{guards.MAX_CANDIDATE_CHARS}")
+        return v
+
+
+class UnlearnCreate(UnlearnConfig, _Storable):
+    model: str = Field(max_length=guards.MAX_REF_CHARS, description="model id (mdl_…) or name")
     facts: list[FactIn] = Field(min_length=1, description="facts to forget")
     retain_facts: list[FactIn] = Field(default_factory=list, description="facts to keep, used as utility probes")
     method: MethodName = Field("meow", description="unlearning method (canonical name or open-unlearning alias)")
@@ -156,18 +213,51 @@ class UnlearnCreate(UnlearnConfig):
 
     _check_meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
 
+    @field_validator("selection", "finetune", "leak_audit")
+    @classmethod
+    def _seeds(cls, v: SelectionConfig | FinetuneConfig | LeakAuditConfig) -> Any:
+        check_seed(v.seed)
+        return v
+
+    @field_validator("finetune")
+    @classmethod
+    def _target_modules(cls, v: FinetuneConfig) -> FinetuneConfig:
+        mods = v.target_modules
+        if mods is not None:
+            if not mods or len(mods) > guards.MAX_TARGET_MODULES:
+                raise ValueError(f"target_modules: 1 to {guards.MAX_TARGET_MODULES} names (or null for every "
+                                 f"linear layer); got {len(mods)}")
+            for m in mods:
+                if len(m) > guards.MAX_MODULE_CHARS or not guards.MODULE_NAME.match(m):
+                    raise ValueError(f"target_modules: {guards.clip(m, 80)!r} is not a module name (a dotted "
+                                     f"path of identifiers, e.g. self_attn.q_proj, at most {guards.MAX_MODULE_CHARS}"
+                                     " characters)")
+        return v
+
+    @field_validator("leak_audit")
+    @classmethod
+    def _prefixes(cls, v: LeakAuditConfig) -> LeakAuditConfig:
+        for p in v.extraction_prefixes:
+            if len(p) > guards.MAX_PREFIX_CHARS:
+                raise ValueError(f"extraction_prefixes: {len(p)} characters; the limit is {guards.MAX_PREFIX_CHARS}")
+        return v
+
     @field_validator("method_params")
     @classmethod
     def _method_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if len(json.dumps(v)) > guards.MAX_METHOD_PARAMS_CHARS:
+            raise ValueError(f"more than {guards.MAX_METHOD_PARAMS_CHARS} characters as JSON")
         if "refusals_file" in v:
             raise ValueError("refusals_file names a file on the worker, and requests never name worker paths; "
                              "leave it out to use the built-in refusal set")
         method = info.data.get("method")
         if method is not None:
             try:
-                CATALOG.validate(method, v)
+                full = CATALOG.validate(method, v)
             except ConfigError as e:
                 raise ValueError(str(e)) from None
+            if "seed" in full:
+                check_seed(full["seed"])
         return v
 
     @model_validator(mode="after")
@@ -179,6 +269,19 @@ class UnlearnCreate(UnlearnConfig):
             if len(cands) != len(self.facts):
                 raise ValueError(f"inverter.candidates must hold one list per fact ({len(self.facts)}), "
                                  f"got {len(cands)}")
+        spec = CATALOG.spec(self.method)
+        if spec.needs_retain and not self.retain_facts:
+            raise ValueError(f"retain_facts: method {spec.name!r} trains on retain facts; give at least one")
+        if spec.uses_inversions:  # selection keeps k of each fact's candidates: fewer than k cannot work
+            k = self.selection.k
+            if self.inverter.kind == "given":
+                short = [(i, len(c)) for i, c in enumerate(self.inverter.candidates or []) if len(c) < k]
+                if short:
+                    raise ValueError(f"inverter.candidates: fact {short[0][0]} has {short[0][1]} candidates, "
+                                     f"fewer than selection.k ({k})")
+            elif self.inverter.n < k:
+                raise ValueError(f"inverter.n ({self.inverter.n}) must be at least selection.k ({k}): selection "
+                                 "keeps k of each fact's n candidates")
         self.engine_config()  # cross-field checks the engine does itself
         return self
 
@@ -228,9 +331,11 @@ class UnlearnJobList(BaseModel):
 
 
 # ---------------------------------------------------------------- memo
-class MemoCreate(MemoConfig):
-    model: str | None = Field(None, description="model id or name; optional when adapter is given")
-    adapter: str | None = Field(None, description="adapter id to apply on top of its base model")
+class MemoCreate(MemoConfig, _Storable):
+    model: str | None = Field(None, max_length=guards.MAX_REF_CHARS,
+                              description="model id or name; optional when adapter is given")
+    adapter: str | None = Field(None, max_length=guards.MAX_REF_CHARS,
+                                description="adapter id to apply on top of its base model")
     facts: list[FactIn] = Field(min_length=1)
     metadata: Metadata = Field(default_factory=dict)
 

@@ -225,13 +225,14 @@ def unlearn(
 def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], config: UnlearnConfig,
                    reporter: Reporter, reports: list[FactReport], timer: _Timer) -> list:
     """Invert → MEMO-score every candidate → select top-k → round-robin training rows."""
-    from meow_engine.inverters import invert
+    from meow_engine.inverters import invert, mark_uninvertible
     from meow_engine.memo import memo_scores
     from meow_engine.selection import select_candidates, training_rows
     from meow_engine.training import TrainRow
 
     with timer.stage("invert"):
-        sets = invert(forget, config.inverter, context_facts=retain, reporter=reporter)
+        sets = invert(forget, config.inverter, context_facts=retain, reporter=reporter, lm=lm)
+        mark_uninvertible(sets, config.selection.k)
     reporter.check_stop()
     pairs = [(forget[s.fact_index].question, c) for s in sets for c in s.candidates]
     with timer.stage("memo_candidates"):
@@ -246,8 +247,8 @@ def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], conf
             report.inverter_raw = s.raw
             report.flags = list(s.flags)
             k = config.selection.k
-            if len(s.candidates) < k:
-                report.uninvertible = _uninvertible_reason(s, k, config.inverter.n)
+            if s.uninvertible is not None or len(s.candidates) < k:
+                report.uninvertible = s.uninvertible or _uninvertible_reason(s, k, config.inverter.n)
                 report.inversions = [Inversion(text=c, memo=m) for c, m in zip(s.candidates, scores, strict=True)]
                 continue
             chosen = select_candidates(scores, config.selection, s.fact_index)

@@ -100,6 +100,8 @@ class Span:
     start: int
     end: int
     source: str = "detected"
+    #: normalised words of the question: never cores (a surname inside an email is not the secret)
+    asked: frozenset[str] = frozenset()
 
     @property
     def cores(self) -> tuple[str, ...]:
@@ -154,7 +156,8 @@ def span_cores(span: Span | str) -> tuple[str, ...]:
             elif len(run) >= MIN_CORE_LETTERS and run != norm and kind in {"email", "url", "id", "given"} \
                     and zipf(run) < 3.0:
                 cores.append(run)
-    return tuple(dict.fromkeys(c for c in cores if c != norm))
+    asked = span.asked if isinstance(span, Span) else frozenset()
+    return tuple(dict.fromkeys(c for c in cores if c != norm and c not in asked))
 
 
 def _letters_digits_runs(norm: str) -> list[str]:
@@ -256,6 +259,7 @@ def detect_spans(question: str, answer: str) -> list[Span]:
     taken = [False] * len(answer)
     found: list[Span] = []
     q_norm = normalize_for_match(question)
+    asked = frozenset(_letters_digits_runs(q_norm))
 
     def add(start: int, end: int, kind: str) -> None:
         text = answer[start:end].strip()
@@ -269,7 +273,7 @@ def detect_spans(question: str, answer: str) -> list[Span]:
             return
         for i in range(start, end):
             taken[i] = True
-        found.append(Span(text=text, kind=kind, start=start, end=end))
+        found.append(Span(text=text, kind=kind, start=start, end=end, asked=asked))
 
     for kind, pat in _PATTERNS[:3]:  # email, url, title
         for m in pat.finditer(answer):
@@ -353,6 +357,6 @@ def fact_spans(fact: Fact) -> list[Span]:
                 low = fact.answer.casefold().find(text.casefold())
                 pos = low
             out.append(Span(text=text, kind=guess_kind(text), start=pos, end=pos + len(text) if pos >= 0 else -1,
-                            source="given"))
+                            source="given", asked=frozenset(_letters_digits_runs(normalize_for_match(fact.question)))))
         return out
     return detect_spans(fact.question, fact.answer)

@@ -66,7 +66,9 @@ def unlearn_cmd(
                          holdout_facts=load_facts(holdout) if holdout else None)
     if as_json:
         print_json(result.model_dump(mode="json"))
+        _exit_on_verdict(result)
         return
+    _leak_table(result)
     f = result.forget
     typer.echo(f"forget ({f.n_facts} facts): MEMO {f.memo_before:.3f} -> {f.memo_after:.3f}, "
                f"ROUGE-L recall {f.rougeL_before:.3f} -> {f.rougeL_after:.3f}")
@@ -80,3 +82,27 @@ def unlearn_cmd(
     if result.artifact:
         typer.echo(f"{result.artifact.kind} saved to {result.artifact.path}")
     typer.echo("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    typer.echo(f"verdict: {result.verdict} — {result.verdict_reason}")
+    _exit_on_verdict(result)
+
+
+#: ``meow unlearn``'s exit status when the audit says the facts are not (all) forgotten
+EXIT_NOT_FORGOTTEN = 3
+
+
+def _exit_on_verdict(result) -> None:
+    """Exit 3 unless the leakage audit said ``forgotten`` (a disabled audit proves nothing either)."""
+    if result.verdict != "forgotten":
+        raise typer.Exit(EXIT_NOT_FORGOTTEN)
+
+
+def _leak_table(result) -> None:
+    """One line per forget fact: verdict, leaking probes after/before, the spans checked."""
+    for r in result.facts:
+        spans = ", ".join(s.text for s in r.spans) or "-"
+        note = f"  [uninvertible: {r.uninvertible}]" if r.uninvertible else ""
+        typer.echo(f"  fact {r.index}: {r.verdict or 'unmeasured':<13} leaking probes {r.leaks_after}/{len(r.probes)} "
+                   f"(before {r.leaks_before})  spans: {spans}{note}")
+    if result.rounds:
+        last = result.rounds[-1]
+        typer.echo(f"rounds: {len(result.rounds)}, last: {last.decision} at step {last.step} (lr {last.lr:.2g})")
