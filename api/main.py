@@ -21,6 +21,7 @@ from api.limits import BodySizeLimit
 from api.routes import adapters, health, memo, models, unlearn
 from service.db import session_scope
 from service.jobs import reap_stale
+from service.keys import hmac_secret
 from service.queue import make_celery
 from service.settings import Settings, get_settings
 from service.store import store_from_settings
@@ -54,6 +55,8 @@ def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if settings.auth == "required":
+        hmac_secret(settings)  # fail at start, not on the first request, when MEOW_SECRET_KEY is missing
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -268,3 +268,11 @@ def test_production_settings_refuse_auth_off(tmp_path):
         Settings(database_url="postgresql://u@db/meow", auth="off")
     assert Settings(database_url=f"sqlite:///{tmp_path}/x.db", auth="off").auth == "off"
     assert Settings(data_dir=tmp_path).auth == "required"  # the default is safe
+
+
+def test_api_refuses_to_start_without_a_secret_in_production():
+    from api.main import create_app
+    from service.settings import Settings
+
+    with pytest.raises(ValueError, match="MEOW_SECRET_KEY must be set"):
+        create_app(Settings(database_url="postgresql://u@db/meow", auth="required"))
