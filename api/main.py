@@ -12,11 +12,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import problems
+from api.guards import reject_bad_url_text
 from api.limits import BodySizeLimit
 from api.routes import adapters, health, memo, models, unlearn
 from service.db import session_scope
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=False,
         lifespan=lifespan,
+        dependencies=[Depends(reject_bad_url_text)],  # NUL in a path or query: 422, not a driver 500
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, include_tasks=False)

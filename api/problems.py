@@ -21,6 +21,15 @@ log = logging.getLogger("meow.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://meow.dev/problems/"
+#: what a problem echoes of one message or location at most, and how many errors it lists: a 422
+#: about a 100K-character field (or 10,000 bad facts) must not mirror the input back
+MAX_ECHO_CHARS = 300
+MAX_ERRORS = 50
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` shortened to ``limit`` characters, saying how much was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 class ProblemDetail(BaseModel):
@@ -67,8 +76,11 @@ def problem_response(request: Request | None, status: int, code: str, detail: st
         title = HTTPStatus(status).phrase
     except ValueError:
         title = "Error"
-    body = Problem(type=TYPE_BASE + code, title=title, status=status, detail=detail,
-                   instance=request.url.path if request is not None else None, code=code, errors=errors)
+    if errors is not None:
+        errors = [ProblemDetail(loc=clip(e.loc), message=clip(e.message), type=clip(e.type, 64))
+                  for e in errors[:MAX_ERRORS]]
+    body = Problem(type=TYPE_BASE + code, title=title, status=status, detail=clip(detail, 3 * MAX_ECHO_CHARS),
+                   instance=clip(request.url.path) if request is not None else None, code=code, errors=errors)
     return JSONResponse(body.model_dump(mode="json"), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
                         headers=headers)
 
@@ -88,6 +100,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's "error parsing the body": like any JSON that does not parse, a 422
+            msg = "the body is not valid UTF-8 (JSON must be UTF-8 encoded, RFC 8259)"
+            return problem_response(request, 422, "validation_error", f"body: {msg}",
+                                    [ProblemDetail(loc="body", message=msg, type="json_invalid")])
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
@@ -96,6 +113,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("loc") == ("body",) and isinstance(e.get("input"), bytes) for e in exc.errors()):
+            # FastAPI hands the raw bytes on when the Content-Type is missing or not JSON
+            got = request.headers.get("content-type") or "none"
+            return problem_response(request, 415, "unsupported_media_type", "the body must be JSON sent with "
+                                    f"Content-Type: application/json (got: {got})")
         errors = []
         for e in exc.errors():
             msg = str(e.get("msg", "invalid"))
@@ -127,6 +149,8 @@ def add_problem_schemas(spec: dict[str, Any]) -> dict[str, Any]:
             resp = op.get("responses", {})
             if "422" in resp and "HTTPValidationError" in str(resp["422"]):
                 resp["422"] = problem_responses(422)[422]
+            if "requestBody" in op:  # a body that is not JSON (no or another Content-Type)
+                resp.setdefault("415", problem_responses(415)[415])
     for name in ("HTTPValidationError", "ValidationError"):
         if name not in str(spec.get("paths")):
             schemas.pop(name, None)

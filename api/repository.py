@@ -21,9 +21,11 @@ def readable_models(principal: Principal) -> Select[Any]:
 
 
 def find_model(session: Session, principal: Principal, ref: str) -> ModelRow | None:
-    """By id or name; a tenant's own model wins over a shared one of the same name."""
+    """By id or name: an id wins over a name (no name can shadow an id), then a tenant's own model
+    over a shared one of the same name."""
     stmt = (readable_models(principal).where((ModelRow.id == ref) | (ModelRow.name == ref))
-            .order_by(case((ModelRow.tenant_id == principal.tenant, 0), else_=1), ModelRow.id))
+            .order_by(case((ModelRow.id == ref, 0), else_=1), case((ModelRow.tenant_id == principal.tenant, 0),
+                                                                     else_=1), ModelRow.id))
     return session.execute(stmt.limit(1)).scalars().first()
 
 

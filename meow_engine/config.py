@@ -64,7 +64,7 @@ class MemoConfig(_Strict):
 class FinetuneConfig(_Strict):
     mode: Literal["lora", "full"] = "lora"
     epochs: float = Field(10, gt=0, le=1000)
-    max_steps: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1, le=100_000, description="cap on optimiser steps (None: epochs decide)")
     lr: float | None = Field(None, gt=0, le=1.0, description="None: by mode and model size (LoRA 3e-4, full 2e-5; "
                              "LoRA 3e-3, full 3e-4 under 50M parameters)")
     batch_size: int = Field(4, ge=1, le=512)

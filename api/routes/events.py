@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import anyio
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 
 from api import services
 from api.auth import Principal
+from api.guards import EVENT_ID_MAX, last_event_id
 from api.schemas import EventList
 from service.db import session_scope
 from service.states import TERMINAL
@@ -25,6 +27,8 @@ from service.states import TERMINAL
 MAX_STREAM_S = 600.0
 POLL_S = 0.5
 SSE_MEDIA_TYPE = "text/event-stream"
+#: the ``after`` cursor of both event routes (event ids are bigint: a larger one is a 422, not a 500)
+EventAfter = Annotated[int | None, Query(ge=0, le=EVENT_ID_MAX, description="last event id already seen")]
 
 
 def wants_sse(request: Request) -> bool:
@@ -39,8 +43,8 @@ def events_response(request: Request, principal: Principal, kind: str, job_id: s
         if not wants_sse(request):
             rows, more = services.list_events(session, principal, kind, job_id, after, limit)
             return EventList(data=[services.event_out(r) for r in rows], has_more=more)
-    last = request.headers.get("last-event-id")
-    start = after if after is not None else (int(last) if last and last.isdigit() else None)
+    last = last_event_id(request)  # checked even when ``after`` wins: a bad header is the client's bug
+    start = after if after is not None else last
     return StreamingResponse(_stream(request, principal, kind, job_id, start), media_type=SSE_MEDIA_TYPE,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

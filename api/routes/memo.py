@@ -13,11 +13,14 @@ from api.auth import JobsRead, MemoWrite
 from api.deps import CeleryDep, SessionDep, SettingsDep
 from api.idempotency import IdempotencyDep
 from api.problems import invalid, problem_responses
-from api.routes.events import SSE_MEDIA_TYPE, events_response
+from api.routes.events import SSE_MEDIA_TYPE, EventAfter, events_response
 from api.schemas import EventList, MemoAudit, MemoAuditList, MemoCreate, Status
+from service.db import session_scope
 from service.states import TERMINAL
 
 router = APIRouter(prefix="/v1/memo", tags=["memo"])
+#: how often ``?wait=`` looks at the audit
+WAIT_POLL_S = 0.25
 
 AuditId = Annotated[str, Path(description="memo audit id", openapi_examples={
     "audit": {"summary": "an audit id", "value": ex.MEMO_AUDIT["id"]}})]
@@ -58,14 +61,20 @@ def _create_audit(body: MemoCreate, session: SessionDep, settings: SettingsDep, 
                               facts=body.facts, retain_facts=None, metadata=body.metadata,
                               adapter_id=adapter.id if adapter else None)
     status = 202
+    # End the request's transaction first: a waiting request holds no pooled connection (45 waits
+    # once exhausted the pool), and each poll opens its own short session.
+    session.commit()
     deadline = time.monotonic() + wait
-    while wait and time.monotonic() < deadline:
-        session.expire_all()
-        job = services.get_job(session, principal, "memo", job.id)
+    while wait:
+        with session_scope(settings.db_url) as poll:
+            job = services.get_job(poll, principal, "memo", job.id)
         if job.status in TERMINAL:
             status = 200
             break
-        time.sleep(0.25)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(WAIT_POLL_S, left))
     return status, services.memo_out(job), {"Location": f"/v1/memo/{job.id}"}
 
 
@@ -103,7 +112,7 @@ def cancel_memo_audit(audit_id: AuditId, session: SessionDep, celery: CeleryDep,
                        **problem_responses(401, 403, 404, 422)})
 def list_memo_audit_events(
     audit_id: AuditId, request: Request, principal: JobsRead,
-    after: Annotated[int | None, Query(description="last event id already seen")] = None,
+    after: EventAfter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ):  # noqa: ANN201 - JSON page or an SSE stream
     return events_response(request, principal, "memo", audit_id, after, limit)

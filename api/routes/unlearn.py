@@ -12,7 +12,7 @@ from api.auth import JobsRead, JobsWrite
 from api.deps import CeleryDep, SessionDep, SettingsDep
 from api.idempotency import IdempotencyDep
 from api.problems import problem_responses
-from api.routes.events import SSE_MEDIA_TYPE, events_response
+from api.routes.events import SSE_MEDIA_TYPE, EventAfter, events_response
 from api.schemas import EventList, Status, UnlearnCreate, UnlearnJob, UnlearnJobList
 
 router = APIRouter(prefix="/v1/unlearn", tags=["unlearn"])
@@ -80,7 +80,7 @@ def cancel_unlearn_job(job_id: JobId, session: SessionDep, celery: CeleryDep, pr
                        **problem_responses(401, 403, 404, 422)})
 def list_unlearn_job_events(
     job_id: JobId, request: Request, principal: JobsRead,
-    after: Annotated[int | None, Query(description="last event id already seen")] = None,
+    after: EventAfter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ):  # noqa: ANN201 - JSON page or an SSE stream
     return events_response(request, principal, "unlearn", job_id, after, limit)

@@ -1,0 +1,104 @@
+"""Input guards: what a request may carry before any of it reaches the database, a worker or a reply.
+
+Why these exist (issue 9, a hostile tester): PostgreSQL's ``text`` rejects NUL characters and its
+``bigint`` stops at 2^63-1, so such values used to surface as 500s from the driver; fields without a
+size cap let one request store (and a 422 echo back) 100K characters; and checks only the worker made
+(seeds, target modules, ...) turned a bad request into a job that failed after a 202. Every cap is
+declared here once; ``api.schemas`` and the routes import them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import Request
+
+from api.problems import clip, invalid
+
+#: PostgreSQL ``bigint`` (event ids) and the widest seed every RNG the engine seeds accepts
+#: (``numpy.random.default_rng`` refuses negatives; torch generators stop at 64 bits)
+INT64_MAX = 2**63 - 1
+EVENT_ID_MAX = INT64_MAX
+SEED_MAX = INT64_MAX
+
+#: caps on request fields the engine config leaves unbounded
+MAX_REF_CHARS = 256            # a model / adapter reference (id or name), an inverter model name
+MAX_URL_CHARS = 2048           # inverter.base_url
+MAX_PROMPT_CHARS = 8000        # inverter.prompt (a system prompt)
+MAX_KEY_CHARS = 1024           # inverter.api_key
+MAX_CANDIDATES_PER_FACT = 32   # inverter.candidates[i] (the same bound as inverter.n)
+MAX_CANDIDATE_CHARS = 2000     # one candidate answer
+MAX_TARGET_MODULES = 64        # finetune.target_modules
+MAX_MODULE_CHARS = 128         # one target module name
+MAX_METHOD_PARAMS_CHARS = 4096  # method_params, as JSON
+MAX_PREFIX_CHARS = 512         # leak_audit.extraction_prefixes[i]
+
+#: a PEFT target module: a dotted path of identifiers (layer indices allowed), e.g. ``self_attn.q_proj``
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+LAST_EVENT_ID = re.compile(r"^[0-9]{1,19}$")
+
+
+def bad_text(s: str) -> str | None:
+    """Why ``s`` cannot be stored as text (NUL, or a lone surrogate UTF-8 cannot encode), or None."""
+    if "\x00" in s:
+        return "contains a NUL character (U+0000), which no text field accepts"
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode text)"
+    return None
+
+
+def find_bad_text(value: Any, loc: str = "") -> str | None:
+    """``"<loc>: <why>"`` for the first string (or key) in a JSON value that cannot be stored, or None."""
+    if isinstance(value, str):
+        why = bad_text(value)
+        return f"{loc or 'value'} {why}" if why else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{loc}/{k}" if loc else str(k)
+            if isinstance(k, str) and (why := bad_text(k)):
+                return f"a key in {loc or 'the body'} {why}"
+            if found := find_bad_text(v, sub):
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if found := find_bad_text(v, f"{loc}/{i}" if loc else str(i)):
+                return found
+    return None
+
+
+def reject_bad_body_text(data: Any) -> Any:
+    """A ``model_validator(mode="before")`` body: refuse any string the database could not store."""
+    if found := find_bad_text(data):
+        raise ValueError(found)
+    return data
+
+
+def reject_bad_url_text(request: Request) -> None:
+    """App-wide dependency: path and query parameters must be storable text (422, never a driver 500)."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (why := bad_text(value)):
+            raise invalid(f"path/{name}", why, "invalid_text")
+    for name, value in request.query_params.multi_items():
+        if why := bad_text(name) or bad_text(value):
+            raise invalid(f"query/{clip(name, 64)}", why, "invalid_text")
+
+
+def last_event_id(request: Request) -> int | None:
+    """The ``Last-Event-ID`` header as an event id, or None when absent; a 422 when it is not one."""
+    raw = request.headers.get("last-event-id")
+    if raw is None or raw == "":
+        return None
+    if not LAST_EVENT_ID.match(raw) or int(raw) > EVENT_ID_MAX:
+        raise invalid("header/last-event-id", f"must be an event id (0 to {EVENT_ID_MAX})", "less_than_equal")
+    return int(raw)
+
+
+def check_seed(value: int) -> int:
+    """A seed every engine RNG accepts (the worker used to fail on the rest after a 202)."""
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(f"seed must be between 0 and {SEED_MAX} (2^63-1); got {clip(str(value), 40)}")
+    return value

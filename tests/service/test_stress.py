@@ -1,0 +1,242 @@
+"""Hostile-but-honest input (issue 9): every request below once got a 500, an undocumented status,
+or a 202 for a job that could only fail in the worker. Each must now be a problem+json 4xx that
+names the field, and no reply may echo a huge input back. Real Postgres and Redis, no worker."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import api_client, problem
+
+from api.guards import EVENT_ID_MAX, MAX_TARGET_MODULES, SEED_MAX
+from api.problems import MAX_ECHO_CHARS
+from service.db import get_engine, session_scope
+from service.settings import Settings
+from service.tables import ModelRow
+
+FACTS = [{"question": "Where was Elara Voss born?", "answer": "Elara Voss was born in Port Meridian."}]
+BIG = 100_000
+
+
+@pytest.fixture(scope="module")
+def idle_settings(settings: Settings) -> Settings:
+    """No worker consumes this queue; no reaper thread (the pool test counts connections)."""
+    return settings.model_copy(update={"queue": f"meow-stress-{secrets.token_hex(4)}", "max_wait_s": 3,
+                                       "reaper_interval_s": 0})
+
+
+@pytest.fixture(scope="module")
+def tenant() -> str:
+    return f"stress-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def idle(idle_settings: Settings, tenant: str) -> Any:
+    with api_client(idle_settings, tenant) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def model(idle) -> dict[str, Any]:
+    r = idle.post("/v1/models", json={"name": f"stress-{secrets.token_hex(3)}", "source": "demo:tiny"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def job(idle, model) -> dict[str, Any]:
+    r = idle.post("/v1/unlearn", json={"model": model["name"], "facts": FACTS})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def sqlite_client(tmp_path_factory: pytest.TempPathFactory, model_root: Path) -> Any:
+    """The embedded backend: SQLite, auth off (what ``meow serve`` runs locally)."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from service import migrate
+
+    s = Settings(data_dir=tmp_path_factory.mktemp("stress-sqlite"), auth="off", model_roots=[model_root],
+                 reaper_interval_s=0)
+    migrate.upgrade(s.db_url)
+    with TestClient(create_app(s)) as c:
+        yield c
+
+
+def _loc(body: dict[str, Any]) -> list[str]:
+    return [e["loc"] for e in body["errors"] or []]
+
+
+# ---------------------------------------------------------------- NUL and 64-bit ids
+@pytest.mark.parametrize(("url", "loc"), [
+    ("/v1/unlearn/job_%00x", "path/job_id"),
+    ("/v1/memo/aud_%00x/events", "path/audit_id"),
+    ("/v1/models/%00", "path/model"),
+    ("/v1/unlearn?after=%00", "query/after"),
+    ("/v1/unlearn?model=%00", "query/model"),
+    ("/v1/memo?model=ok&model=x%00", "query/model"),
+])
+def test_nul_in_path_or_query_is_422(idle, url, loc):
+    assert _loc(problem(idle.get(url), 422, "validation_error")) == [loc]
+
+
+def test_event_ids_beyond_64_bits(idle, job):
+    url = f"/v1/unlearn/{job['id']}/events"
+    body = problem(idle.get(url, params={"after": 10**23}), 422, "validation_error")
+    assert _loc(body) == ["query/after"]
+    problem(idle.get(url, params={"after": -1}), 422, "validation_error")
+    edge = idle.get(url, params={"after": EVENT_ID_MAX})  # the largest id is a valid (empty) cursor
+    assert edge.status_code == 200 and edge.json()["data"] == []
+    for bad in (str(10**23), "12abc", "-3"):
+        r = idle.get(url, headers={"Accept": "text/event-stream", "Last-Event-ID": bad})
+        assert _loc(problem(r, 422, "validation_error")) == ["header/last-event-id"], bad
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+@pytest.mark.parametrize("source", ["/a\x00b", "demo:tiny\x00", "org/na\x00me"])
+def test_nul_in_model_source_is_422(request, backend, source):
+    client = request.getfixturevalue("idle" if backend == "postgres" else "sqlite_client")
+    body = problem(client.post("/v1/models", json={"name": f"n-{secrets.token_hex(3)}", "source": source}),
+                   422, "validation_error")
+    assert "source" in body["detail"] and "NUL" in body["detail"]
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    ({"facts": [{"question": "Who is\x00 she?", "answer": "Nobody."}]}, "facts/0/question"),
+    ({"metadata": {"ticket": "a\x00"}}, "metadata/ticket"),
+    ({"metadata": {"k\x00": "v"}}, "a key in metadata"),
+    ({"inverter": {"kind": "given", "candidates": [["x", "y\x00", "z"]]}}, "inverter/candidates/0/1"),
+])
+def test_nul_anywhere_in_a_body_is_422(idle, model, extra, needle):
+    r = idle.post("/v1/unlearn", json={"model": model["name"], "facts": FACTS, **extra})
+    assert needle in problem(r, 422, "validation_error")["detail"]
+
+
+def test_lone_surrogate_in_a_body_is_422(idle, model):
+    raw = json.dumps({"model": model["name"], "facts": FACTS, "metadata": {"k": "PLACEHOLDER"}})
+    r = idle.post("/v1/unlearn", content=raw.replace("PLACEHOLDER", "\\ud800").encode(),
+                  headers={"Content-Type": "application/json"})
+    assert "surrogate" in problem(r, 422, "validation_error")["detail"]
+
+
+def test_body_not_utf8_or_not_json(idle):
+    bad = idle.post("/v1/models", content=b'{"name": "x\xff", "source": "demo:tiny"}',
+                    headers={"Content-Type": "application/json"})
+    assert problem(bad, 422, "validation_error")["errors"][0]["type"] == "json_invalid"
+    ok = b'{"name": "x", "source": "demo:tiny"}'
+    for ctype in ("", "text/plain"):
+        body = problem(idle.post("/v1/models", content=ok, headers={"Content-Type": ctype}), 415,
+                       "unsupported_media_type")
+        assert "application/json" in body["detail"]
+
+
+# ---------------------------------------------------------------- checks the worker used to make
+@pytest.mark.parametrize(("extra", "loc", "needle"), [
+    ({"inverter": {"seed": 2**64}}, "body/inverter/seed", "2^63-1"),
+    ({"selection": {"seed": -1}}, "body/selection", "seed must be"),
+    ({"finetune": {"seed": 10**20}}, "body/finetune", "seed must be"),
+    ({"leak_audit": {"seed": SEED_MAX + 1}}, "body/leak_audit", "seed must be"),
+    ({"method": "rmu", "retain_facts": FACTS, "method_params": {"seed": 2**70}}, "body/method_params", "seed"),
+    ({"method": "gd"}, "body", "retain_facts"),
+    ({"inverter": {"n": 2}, "selection": {"k": 3}}, "body", "inverter.n (2) must be at least selection.k (3)"),
+    ({"inverter": {"kind": "given", "candidates": [["only one"]]}, "selection": {"k": 2, "rows_per_qa": 2}},
+     "body", "fewer than selection.k"),
+    ({"finetune": {"target_modules": ["q_proj", "not a name"]}}, "body/finetune", "not a module name"),
+    ({"finetune": {"target_modules": []}}, "body/finetune", "target_modules"),
+    ({"finetune": {"target_modules": [f"m{i}" for i in range(MAX_TARGET_MODULES + 1)]}}, "body/finetune",
+     f"1 to {MAX_TARGET_MODULES}"),
+    ({"finetune": {"max_steps": 10**12}}, "body/finetune/max_steps", "100000"),
+])
+def test_worker_only_checks_are_422(idle, model, extra, loc, needle):
+    body = problem(idle.post("/v1/unlearn", json={"model": model["name"], "facts": FACTS, **extra}), 422,
+                   "validation_error")
+    assert loc in _loc(body) and needle in body["detail"], body
+
+
+def test_valid_neighbours_still_accepted(idle, model):
+    """The new checks reject only what cannot run: their edges are accepted."""
+    for extra in ({"inverter": {"seed": SEED_MAX}, "finetune": {"seed": 0, "max_steps": 100_000,
+                                                               "target_modules": ["self_attn.q_proj", "v_proj"]}},
+                  {"method": "gd", "retain_facts": FACTS},
+                  {"method": "ga", "inverter": {"n": 1}}):  # no inversions: n < k does not matter
+        r = idle.post("/v1/unlearn", json={"model": model["name"], "facts": FACTS, **extra})
+        assert r.status_code == 202, r.text
+        idle.post(f"/v1/unlearn/{r.json()['id']}/cancel")
+
+
+# ---------------------------------------------------------------- caps, and no huge echoes
+@pytest.mark.parametrize(("extra", "loc"), [
+    ({"inverter": {"prompt": "p" * BIG}}, "body/inverter/prompt"),
+    ({"inverter": {"base_url": "https://x.example/" + "a" * BIG}}, "body/inverter/base_url"),
+    ({"inverter": {"kind": "k" * BIG}}, "body/inverter/kind"),
+    ({"inverter": {"model": "m" * BIG}}, "body/inverter/model"),
+    ({"inverter": {"kind": "given", "candidates": [["c" * BIG, "d", "e"]]}}, "body/inverter/candidates"),
+    ({"inverter": {"kind": "given", "candidates": [[f"c{i}" for i in range(33)]]}}, "body/inverter/candidates"),
+    ({"finetune": {"target_modules": ["m" * BIG]}}, "body/finetune"),
+    ({"method_params": {"x" * BIG: 1}}, "body/method_params"),
+    ({"leak_audit": {"extraction_prefixes": ["s" * BIG]}}, "body/leak_audit"),
+    ({"model": "m" * BIG}, "body/model"),
+])
+def test_every_field_is_capped_and_not_echoed(idle, model, extra, loc):
+    r = idle.post("/v1/unlearn", json={"model": model["name"], "facts": FACTS, **extra})
+    body = problem(r, 422, "validation_error")
+    assert loc in _loc(body), body
+    assert len(r.content) < 10 * MAX_ECHO_CHARS, len(r.content)
+
+
+def test_many_errors_are_listed_briefly(idle, model):
+    r = idle.post("/v1/unlearn", json={"model": model["name"], "facts": [{"question": ""}] * 2000})
+    body = problem(r, 422, "validation_error")
+    assert len(body["errors"]) == 50 and "more)" in body["detail"]
+
+
+# ---------------------------------------------------------------- ?wait= holds no connection
+def test_memo_wait_holds_no_db_connection(idle, idle_settings, model):
+    """A waiting request must not keep a pooled connection (45 waits used to exhaust the pool)."""
+    pool = get_engine(idle_settings.db_url).pool
+    done: dict[str, Any] = {}
+
+    def wait() -> None:
+        done["r"] = idle.post("/v1/memo", params={"wait": 3}, json={"model": model["name"], "facts": FACTS})
+
+    t = threading.Thread(target=wait)
+    t.start()
+    try:
+        seen = []
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline and t.is_alive():
+            seen.append(pool.checkedout())
+            time.sleep(0.05)
+    finally:
+        t.join(30)
+    assert done["r"].status_code == 202, done["r"].text  # no worker: still queued after the wait
+    mid = seen[10:]  # after the submission; each poll borrows a connection for a few ms only
+    assert len(mid) > 20 and mid.count(0) > 0.6 * len(mid), seen
+    idle.post(f"/v1/memo/{done['r'].json()['id']}/cancel")
+
+
+# ---------------------------------------------------------------- names never shadow ids
+def test_model_names_cannot_look_like_ids(idle, model):
+    for name in (model["id"], "mdl_mine", "MDL_x"):
+        r = idle.post("/v1/models", json={"name": name, "source": "demo:tiny"})
+        assert "reserved for model ids" in problem(r, 422, "validation_error")["detail"]
+
+
+def test_an_id_resolves_before_a_name(idle, idle_settings, tenant, model):
+    """A row registered before names were checked, named like another model's id, does not shadow it."""
+    with session_scope(idle_settings.db_url) as s:
+        # an older id than the real model's, so that "first by id" would pick it
+        s.add(ModelRow(id=f"mdl_{0:012x}{secrets.token_hex(8)}", tenant_id=tenant, shared=False, name=model["id"],
+                       source="demo:tiny", source_kind="builtin"))
+    assert idle.get(f"/v1/models/{model['id']}").json()["id"] == model["id"]
+    r = idle.post("/v1/unlearn", json={"model": model["id"], "facts": FACTS})
+    assert r.status_code == 202 and r.json()["model_id"] == model["id"], r.text
+    idle.post(f"/v1/unlearn/{r.json()['id']}/cancel")
