@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from service.keys import ADMIN, SCOPES
 from service.settings import Settings
 
 DB_URL = os.environ.get("MEOW_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -172,7 +173,8 @@ def settings(pg_url: str, tmp_path_factory: pytest.TempPathFactory, model_root: 
 #: HMAC secret of the test settings' API keys
 TEST_SECRET = "test-secret-not-for-production"
 #: what the default test clients may do: everything a tenant does, without admin
-TENANT_SCOPES = ["models:read", "models:write", "jobs:read", "jobs:write", "memo:write", "adapters:read"]
+TENANT_SCOPES = [s for s in SCOPES if s != ADMIN]
+
 
 
 def make_key(settings: Settings, tenant: str, scopes: list[str] | None = None) -> tuple[str, str]:
