@@ -241,14 +241,20 @@ def scrub_artifact(folder: Path, spec: JobSpec, files: dict[str, str]) -> dict[s
     """
     from service.store import sha256_file
 
-    local = {spec.model_ref, str(Path(spec.model_ref).resolve())} if spec.model_public != spec.model_ref else set()
+    # what the engine wrote as the base: the source, its resolved folder, or (built-ins) a cache path
+    local = {spec.model_ref, str(Path(spec.model_ref).resolve())}
     out = dict(files)
-    config = folder / "adapter_config.json"
-    if config.is_file():
+    for name, field in (("adapter_config.json", "base_model_name_or_path"), ("config.json", "_name_or_path")):
+        config = folder / name
+        if not config.is_file():
+            continue
         data = json.loads(config.read_text())
-        if data.get("base_model_name_or_path") != spec.model_public:
-            data["base_model_name_or_path"] = spec.model_public
+        if isinstance(data.get(field), str) and data[field] != spec.model_public:
+            local.add(data[field])
+            data[field] = spec.model_public
             config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    local = {p for p in local if p and p != spec.model_public and ("/" in p or "\\" in p)}
+
     for f in sorted(folder.rglob("*")):
         if not f.is_file() or f.suffix not in (".json", ".md", ".txt", ".yaml", ".yml"):
             continue

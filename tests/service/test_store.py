@@ -36,3 +36,28 @@ def test_keys_cannot_escape_the_store(tmp_path: Path):
     store = LocalArtifactStore(tmp_path / "store")
     with pytest.raises(ValueError, match="escapes"):
         store.size("local://../../etc/passwd")
+
+
+def test_scrub_artifact_names_the_model_not_a_cache_path(tmp_path: Path):
+    """A built-in model loads from a cache folder, which peft writes into the adapter's files."""
+    import json
+
+    from service.store import sha256_file
+    from worker.runner import JobSpec, scrub_artifact
+
+    cache = "/srv/meow/cache/demo-tiny-v3"
+    folder = tmp_path / "adp"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": cache, "r": 8}))
+    (folder / "README.md").write_text(f"---\nbase_model: {cache}\n---\nLoaded from {cache}/ on the server.\n")
+    (folder / "adapter_model.safetensors").write_bytes(b"\0" * 8)
+    files = {n: "stale" for n in ("adapter_config.json", "README.md", "adapter_model.safetensors")}
+    spec = JobSpec(id="job_1", tenant_id="t", kind="unlearn", attempt=1, model_ref="demo:tiny", model_id="mdl_1",
+                   model_name="my-demo", model_public="demo:tiny", params={}, facts=[], retain_facts=None,
+                   adapter_id=None, adapter_uri=None)
+    out = scrub_artifact(folder, spec, files)
+    assert json.loads((folder / "adapter_config.json").read_text()) == {"base_model_name_or_path": "demo:tiny", "r": 8}
+    readme = (folder / "README.md").read_text()
+    assert cache not in readme and "base_model: demo:tiny" in readme
+
+    assert out == {n: sha256_file(folder / n) for n in files}
