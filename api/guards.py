@@ -9,6 +9,7 @@ declared here once; ``api.schemas`` and the routes import them.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -51,40 +52,48 @@ def bad_text(s: str) -> str | None:
     return None
 
 
-def find_bad_text(value: Any, loc: str = "") -> str | None:
-    """``"<loc>: <why>"`` for the first string (or key) in a JSON value that cannot be stored, or None."""
-    if isinstance(value, str):
-        why = bad_text(value)
-        return f"{loc or 'value'} {why}" if why else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            sub = f"{loc}/{k}" if loc else str(k)
-            if isinstance(k, str) and (why := bad_text(k)):
-                return f"a key in {loc or 'the body'} {why}"
-            if found := find_bad_text(v, sub):
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if found := find_bad_text(v, f"{loc}/{i}" if loc else str(i)):
-                return found
+def find_unstorable(value: Any) -> str | None:
+    """``"<where> <why>"`` for the first string (or key) in a parsed JSON body that cannot be stored
+    as text, or number that is not JSON (NaN, Infinity: Python's parser accepts them), else None.
+    Iterative: a body nested hundreds deep must not exhaust the stack here."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        loc, v = stack.pop()
+        if isinstance(v, str):
+            if why := bad_text(v):
+                return f"{clip(loc or 'value', 120)} {why}"
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                return f"{clip(loc or 'value', 120)} is not a finite number (NaN and Infinity are not JSON)"
+        elif isinstance(v, dict):
+            for k in v:
+                if isinstance(k, str) and (why := bad_text(k)):
+                    return f"a key in {clip(loc or 'the body', 120)} {why}"
+            stack.extend((f"{loc}/{k}" if loc else str(k), sub) for k, sub in reversed(list(v.items())))
+        elif isinstance(v, list):
+            stack.extend((f"{loc}/{i}" if loc else str(i), sub) for i, sub in reversed(list(enumerate(v))))
     return None
 
 
-def reject_bad_body_text(data: Any) -> Any:
-    """A ``model_validator(mode="before")`` body: refuse any string the database could not store."""
-    if found := find_bad_text(data):
+def reject_unstorable_body(data: Any) -> Any:
+    """A ``model_validator(mode="before")`` body: refuse what the database (or JSON) cannot hold."""
+    if found := find_unstorable(data):
         raise ValueError(found)
     return data
 
 
-def reject_bad_url_text(request: Request) -> None:
-    """App-wide dependency: path and query parameters must be storable text (422, never a driver 500)."""
+def reject_unstorable_request(request: Request) -> None:
+    """App-wide dependency: path, query and header values must be storable text (422, never a
+    driver 500; an ``Idempotency-Key`` is stored, for one)."""
     for name, value in request.path_params.items():
         if isinstance(value, str) and (why := bad_text(value)):
             raise invalid(f"path/{name}", why, "invalid_text")
     for name, value in request.query_params.multi_items():
         if why := bad_text(name) or bad_text(value):
             raise invalid(f"query/{clip(name, 64)}", why, "invalid_text")
+    for name, value in request.headers.items():
+        if "\x00" in value:
+            raise invalid(f"header/{clip(name, 64)}", "contains a NUL character (U+0000)", "invalid_text")
 
 
 def last_event_id(request: Request) -> int | None:

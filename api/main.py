@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import problems
-from api.guards import reject_bad_url_text
+from api.guards import reject_unstorable_request
 from api.limits import BodySizeLimit
 from api.routes import adapters, health, memo, models, unlearn
 from service.db import session_scope
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=False,
         lifespan=lifespan,
-        dependencies=[Depends(reject_bad_url_text)],  # NUL in a path or query: 422, not a driver 500
+        dependencies=[Depends(reject_unstorable_request)],  # NUL in a path or query: 422, not a driver 500
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, include_tasks=False)

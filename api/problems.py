@@ -100,9 +100,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            # FastAPI's "error parsing the body": like any JSON that does not parse, a 422
-            msg = "the body is not valid UTF-8 (JSON must be UTF-8 encoded, RFC 8259)"
+        if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+            # FastAPI's "error parsing the body" (not UTF-8, a number of over 4300 digits, nesting too
+            # deep for the parser): like any JSON that does not parse, a 422
+            cause = exc.__cause__
+            msg = ("the body is not valid UTF-8 (JSON must be UTF-8 encoded, RFC 8259)"
+                   if isinstance(cause, UnicodeDecodeError) else "the body is nested too deeply to parse"
+                   if isinstance(cause, RecursionError) else f"the body does not parse as JSON: {cause}")
             return problem_response(request, 422, "validation_error", f"body: {msg}",
                                     [ProblemDetail(loc="body", message=msg, type="json_invalid")])
         code = _HTTP_CODES.get(exc.status_code, "http_error")

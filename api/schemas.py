@@ -52,7 +52,7 @@ class _Storable(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_text(cls, data: Any) -> Any:
-        return guards.reject_bad_body_text(data)
+        return guards.reject_unstorable_body(data)
 
 
 class _In(_Storable):
@@ -258,6 +258,9 @@ class UnlearnCreate(UnlearnConfig, _Storable):
                 raise ValueError(str(e)) from None
             if "seed" in full:
                 check_seed(full["seed"])
+            for key, val in full.items():  # stored as JSON and handed to torch: int64 at most
+                if isinstance(val, int) and abs(val) > guards.INT64_MAX:
+                    raise ValueError(f"{key}: beyond 64 bits")
         return v
 
     @model_validator(mode="after")

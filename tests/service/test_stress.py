@@ -138,6 +138,34 @@ def test_body_not_utf8_or_not_json(idle):
         assert "application/json" in body["detail"]
 
 
+def test_header_nul_is_422(idle):
+    r = idle.post("/v1/models", json={"name": f"h-{secrets.token_hex(3)}", "source": "demo:tiny"},
+                  headers={"Idempotency-Key": "a\x00b"})
+    assert _loc(problem(r, 422, "validation_error")) == ["header/idempotency-key"]
+
+
+def _raw(client: Any, model: dict[str, Any], tail: str) -> Any:
+    """POST /v1/unlearn with ``tail`` spliced raw into the JSON (for what json.dumps cannot write)."""
+    head = json.dumps({"model": model["name"], "facts": FACTS, "retain_facts": FACTS})[:-1]
+    return client.post("/v1/unlearn", content=(head + tail).encode(), headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(("tail", "needle"), [
+    (', "method": "gd", "method_params": {"forget_coeff": Infinity}}', "not a finite number"),
+    (', "inverter": {"temperature": NaN}}', "not a finite number"),
+    (', "method": "rmu", "method_params": {"layer": ' + "1" + "0" * 22 + "}}", "beyond 64 bits"),
+    (', "inverter": {"n": ' + "9" * 5000 + "}}", "does not parse as JSON"),
+    (', "method_params": {"a": ' + "[" * 900 + "]" * 900 + "}}", "method_params"),  # parses; guards stay flat
+])
+def test_numbers_and_nesting_json_cannot_hold(idle, model, tail, needle):
+    assert needle in problem(_raw(idle, model, tail), 422, "validation_error")["detail"]
+
+
+def test_body_nested_beyond_the_parser_is_422(idle):
+    r = idle.post("/v1/models", content=b"[" * 100_000 + b"]" * 100_000, headers={"Content-Type": "application/json"})
+    assert "nested too deeply" in problem(r, 422, "validation_error")["detail"]
+
+
 # ---------------------------------------------------------------- checks the worker used to make
 @pytest.mark.parametrize(("extra", "loc", "needle"), [
     ({"inverter": {"seed": 2**64}}, "body/inverter/seed", "2^63-1"),
