@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from meow_engine.bench.tofu_presets import ALL_METHODS, QUESTIONS_PER_AUTHOR, TofuPreset, get_preset
-from meow_engine.config import InverterConfig, SelectionConfig, UnlearnConfig
+from meow_engine.config import InverterConfig, LeakAuditConfig, SelectionConfig, TargetConfig, UnlearnConfig
 from meow_engine.errors import ConfigError
 from meow_engine.facts import Fact, save_facts
 from meow_engine.metrics.aggregate import aggregate_logs
@@ -240,10 +240,15 @@ def _method_params(preset: TofuPreset, method: str, tofu: Path) -> dict[str, Any
 
 
 def _unlearn_config(preset: TofuPreset, method: str, params: dict[str, Any], seed: int) -> UnlearnConfig:
+    # TOFU's protocol: a fixed number of epochs and the paper's data (no verify-until-forgotten
+    # rounds, no retain anchors or raw rows), so FQ/MU are comparable with the published runs;
+    # `meow bench forget` measures the product defaults instead.
     return UnlearnConfig(
         method=method, method_params=params, audit=False, memo=preset.memo,
         inverter=InverterConfig(kind="rule", seed=seed), selection=SelectionConfig(),
         finetune=preset.unlearn.model_copy(update={"seed": seed}),
+        target=TargetConfig(enabled=False), leak_audit=LeakAuditConfig(enabled=False), retain_anchor=0.0,
+        train_raw=False,
     )
 
 
