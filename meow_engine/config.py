@@ -56,7 +56,8 @@ class MemoConfig(_Strict):
     mode: Literal["suffix", "prefix"] = "suffix"
     stride: int = Field(5, ge=1, le=100)
     max_new_tokens: int = Field(200, ge=1, le=1024)
-    engine: Literal["speculative", "batched", "reference"] = "batched"
+    engine: Literal["speculative", "batched", "reference"] = Field(
+        "speculative", description="speculative: batched, drafting each window from its own text (exact, fastest)")
     batch_size: int | None = Field(None, ge=1, le=4096, description="windows per forward; None adapts to memory")
     parity: bool = Field(False, description="decode like the reference (special tokens kept, str.replace)")
 

@@ -19,7 +19,8 @@ def memo_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="model folder or a name load_model knows")],
     facts: Annotated[Path, typer.Option("--facts", "-f", help="facts to score (JSON / JSON Lines)")],
     mode: Annotated[str, typer.Option(help="suffix (cut the answer) | prefix (cut the question)")] = "suffix",
-    engine: Annotated[str, typer.Option(help="batched | reference (one window at a time)")] = "batched",
+    engine: Annotated[str | None, typer.Option(help="speculative (default) | batched | reference (one window "
+                                               "at a time)")] = None,
     parity: Annotated[bool, typer.Option("--parity", help="decode predictions like the reference code")] = False,
     stride: Annotated[int, typer.Option(help="characters between cut points")] = 5,
     max_new_tokens: Annotated[int, typer.Option(help="greedy tokens generated per window")] = 200,
@@ -38,8 +39,9 @@ def memo_cmd(
     from meow_engine.models import load_model
     from meow_engine.progress import Reporter
 
-    cfg = MemoConfig(mode=mode, engine=engine, parity=parity, stride=stride,  # type: ignore[arg-type]
-                     max_new_tokens=max_new_tokens, batch_size=batch_size)
+    cfg = MemoConfig(mode=mode, parity=parity, stride=stride,  # type: ignore[arg-type]
+                     max_new_tokens=max_new_tokens, batch_size=batch_size,
+                     **({"engine": engine} if engine is not None else {}))
     fact_list = load_facts(facts, limit=limit)
     lm = load_model(model, device=device, dtype=dtype, adapter=adapter)
     with progress_bars(not as_json) as cb:

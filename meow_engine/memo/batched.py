@@ -25,6 +25,7 @@ import torch
 from meow_engine.config import MemoConfig
 from meow_engine.memo.continuous import continuous_greedy, supports_continuous
 from meow_engine.memo.decoding import decode_prediction, encode_prompts, eval_mode, greedy_config, stop_ids
+from meow_engine.memo.speculative import encode_plain, predict_speculative
 from meow_engine.memo.windows import Window
 from meow_engine.models import LoadedModel
 from meow_engine.progress import NULL_REPORTER, Reporter
@@ -84,13 +85,37 @@ def _generate(lm: LoadedModel, prompts: Sequence[list[int]], gc: Any) -> torch.T
     return out[:, width:].cpu()
 
 
+def predict_windows_speculative(lm: LoadedModel, windows: Sequence[Window], config: MemoConfig,
+                                reporter: Reporter | None = None) -> list[str]:
+    """The batched engine with reference-drafted speculative decoding (``speculative.py``)."""
+    return predict_windows_batched(lm, windows, config, reporter, speculative=True)
+
+
+def _text_ids(lm: LoadedModel, windows: Sequence[Window]) -> tuple[list[list[int]], list[int], list[int]]:
+    """The windows' texts (``prompt + label``) tokenised once each: (ids per text, text of each
+    window, question group of each text)."""
+    first: dict[int, Window] = {}
+    for w in windows:
+        first.setdefault(w.text_index, w)
+    keys = list(first)
+    encoded = encode_prompts(lm.tokenizer, [first[k].text for k in keys])
+    slot = {k: n for n, k in enumerate(keys)}
+    groups = []
+    for k in keys:
+        q = first[k].question_index
+        groups.append(slot.get(q, slot[k]) if q is not None else slot[k])
+    return encoded, [slot[w.text_index] for w in windows], groups
+
+
 @torch.inference_mode()
 def predict_windows_batched(lm: LoadedModel, windows: Sequence[Window], config: MemoConfig,
-                            reporter: Reporter | None = None, continuous: bool | None = None) -> list[str]:
+                            reporter: Reporter | None = None, continuous: bool | None = None,
+                            speculative: bool = False) -> list[str]:
     """The prediction string of each window (input order).
 
     ``continuous`` (default: whenever the model supports it) decodes with continuous batching;
-    otherwise windows go through ``generate`` in fixed length-bucketed batches.
+    otherwise windows go through ``generate`` in fixed length-bucketed batches. ``speculative``
+    drafts each window's continuation from the text it was cut from (continuous batching only).
     """
     reporter = reporter or NULL_REPORTER
     if not windows:
@@ -103,6 +128,10 @@ def predict_windows_batched(lm: LoadedModel, windows: Sequence[Window], config: 
         continuous = supports_continuous(lm.model)
     preds: list[str | None] = [None] * len(windows)
     progress = _Progress(reporter, len(windows))
+    text_ids: list[list[int]] | None = None
+    text_of: list[int] = []
+    question_of: list[int] = []
+    label_ids: list[list[int]] = []
 
     def finish(i: int, gen_ids: list[int]) -> None:
         preds[i] = decode_prediction(lm.tokenizer, windows[i].prompt, prompt_ids[i], gen_ids, stops, config.parity)
@@ -114,7 +143,17 @@ def predict_windows_batched(lm: LoadedModel, windows: Sequence[Window], config: 
             if not todo:
                 break
             try:
-                if continuous:
+                if continuous and speculative:
+                    if text_ids is None:
+                        text_ids, text_of, question_of = _text_ids(lm, windows)
+                        label_ids = encode_plain(lm.tokenizer, [w.label for w in windows])
+                    predict_speculative(
+                        lm.model, lm.tokenizer, [prompt_ids[i] for i in todo], text_ids, [text_of[i] for i in todo],
+                        question_of, [label_ids[i] for i in todo], max_new_tokens=config.max_new_tokens,
+                        stops=stops, batch_size=batch_size, device=lm.device,
+                        on_done=lambda j, ids, todo=todo: finish(todo[j], ids), check_stop=reporter.check_stop,
+                    )
+                elif continuous:
                     # windows of one text together, so they share their prompt prefix's prefill
                     todo.sort(key=lambda i: (windows[i].text_index, -len(prompt_ids[i])))
                     continuous_greedy(

@@ -8,13 +8,15 @@ in a single call. ``compute_memo`` wraps it for facts and returns the stored res
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from meow_engine.config import MemoConfig
 from meow_engine.errors import ConfigError
 from meow_engine.facts import Fact
-from meow_engine.memo.batched import predict_windows_batched
+from meow_engine.memo.batched import predict_windows_batched, predict_windows_speculative
 from meow_engine.memo.reference import predict_windows_reference
 from meow_engine.memo.scoring import rouge1_precision
 from meow_engine.memo.windows import Window, all_windows
@@ -27,8 +29,38 @@ WindowPredictor = Callable[[LoadedModel, Sequence[Window], MemoConfig, Reporter 
 
 ENGINES: dict[str, WindowPredictor] = {
     "reference": predict_windows_reference,
+    "speculative": predict_windows_speculative,
     "batched": predict_windows_batched,
 }
+
+
+@dataclass
+class MemoMeter:
+    """Time spent in ``memo_scores`` while the meter is open (``memo_meter()``), all callers included.
+
+    The pipeline times its stages, but the MEMO inside an audit shares a stage with the probe pass;
+    the meter measures MEMO wherever it runs, which is how ``meow bench memo`` reports MEMO's share
+    of a whole job without the pipeline knowing about it.
+    """
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    calls: int = 0
+    windows: int = 0
+
+
+_METERS: ContextVar[tuple[MemoMeter, ...]] = ContextVar("memo_meters", default=())
+
+
+@contextmanager
+def memo_meter() -> Iterator[MemoMeter]:
+    """Open a ``MemoMeter`` for the calls made in this context (meters nest)."""
+    meter = MemoMeter()
+    token = _METERS.set((*_METERS.get(), meter))
+    try:
+        yield meter
+    finally:
+        _METERS.reset(token)
 
 
 @dataclass
@@ -70,11 +102,37 @@ def memo_scores(lm: LoadedModel, pairs: Sequence[tuple[str, str]], config: MemoC
         if not isinstance(question, str) or not isinstance(text, str):
             raise ConfigError(f"MEMO pair {i}: question and text must be strings")
     windows = all_windows(pairs, config.mode, config.stride)
-    scores = score_windows(lm, windows, config, reporter)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        scores = score_windows(lm, windows, config, reporter)
+    finally:
+        for meter in _METERS.get():
+            meter.seconds += time.perf_counter() - start
+            meter.cpu_seconds += time.process_time() - cpu_start
+            meter.calls += 1
+            meter.windows += len(windows)
     per_text: list[list[float]] = [[] for _ in pairs]
     for w, s in zip(windows, scores, strict=True):
         per_text[w.text_index].append(s)
     return [TextMemo(memo=sum(ws) / len(ws) if ws else 0.0, windows=ws) for ws in per_text]
+
+
+def memo_scores_groups(lm: LoadedModel, groups: Sequence[Sequence[tuple[str, str]]],
+                       config: MemoConfig | None = None, reporter: Reporter | None = None) -> list[list[TextMemo]]:
+    """``memo_scores`` of several lists of pairs in one engine call, split back per list.
+
+    One call lets the engine batch all windows together and share drafts between texts of the same
+    question (e.g. a job's true answers, audited before unlearning, and its inverted candidates);
+    each text's windows are decoded exactly as in a call of its own.
+    """
+    flat = [pair for group in groups for pair in group]
+    scored = memo_scores(lm, flat, config, reporter)
+    out: list[list[TextMemo]] = []
+    pos = 0
+    for group in groups:
+        out.append(scored[pos: pos + len(group)])
+        pos += len(group)
+    return out
 
 
 def compute_memo(lm: LoadedModel, facts: Sequence[Fact], config: MemoConfig | None = None,

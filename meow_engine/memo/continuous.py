@@ -149,6 +149,8 @@ class _Group:
     pos: torch.Tensor  # [b] position of the last token fed
     next: torch.Tensor  # [b]
     rows: list[int]  # window index per row; -1 once the row has finished
+    #: argmax after each of the last positions the prefill fed (``_prefill_shared(last=...)``), [b, last]
+    tail_argmax: torch.Tensor | None = None
 
     def select(self, keep: list[int]) -> None:
         idx = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
@@ -220,13 +222,17 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], keys: Sequence[int], pad_id: int,
-                    device: torch.device, keep_logits: bool) -> _Group:
+                    device: torch.device, keep_logits: bool, last: int = 1,
+                    lasts: Sequence[int] | None = None) -> _Group:
     """Prefill windows that share prompt prefixes (the windows of one text) without recomputing them.
 
     The longest prompt of each text is run once; every window then copies the KV of its longest
     common token prefix with it (keys already carry their rotary positions, which count the same
     real tokens) and only runs its own tail (at least its last token, whose logits start decoding).
     This removes nearly all prefill compute: windows of a text differ by a few characters.
+    ``last`` > 1 also keeps the argmax after each of the last ``last`` tokens (``tail_argmax``), which
+    verifies drafts appended to the prompts; row i's tail then covers at least ``lasts[i]`` (default
+    ``last``) tokens, the positions whose argmax it needs.
     """
     texts = list(dict.fromkeys(keys))
     longest: dict[int, list[int]] = {}
@@ -235,7 +241,8 @@ def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], k
             longest[k] = p
     full = _prefill(model, [longest[k] for k in texts], list(range(len(texts))), pad_id, device, keep_logits)
     full_width = full.mask.shape[1]
-    lcp = [min(_common_prefix(p, longest[k]), len(p) - 1) for p, k in zip(prompts, keys, strict=True)]
+    need = lasts if lasts is not None else [last] * len(prompts)
+    lcp = [max(0, min(_common_prefix(p, longest[k]), len(p) - n)) for p, k, n in zip(prompts, keys, need, strict=True)]
     width = max(lcp)
     src = torch.tensor([texts.index(k) for k in keys], device=device)
     shift = torch.tensor([full_width - len(longest[k]) for k in keys], device=device)  # left padding of the source
@@ -260,11 +267,13 @@ def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], k
     ids, tail_mask = ids.to(device), tail_mask.to(device)
     mask = torch.cat([valid.long(), tail_mask], dim=1)
     pos = n_pref[:, None] + (tail_mask.cumsum(-1) - 1).clamp(min=0)
-    kw: dict[str, Any] = {"logits_to_keep": 1} if keep_logits else {}
+    kw: dict[str, Any] = {"logits_to_keep": last} if keep_logits else {}
     cache = _new_cache(layers) if width else _new_cache()
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                 **_cache_kwargs(model, cache, width, tail_width, device), **kw)
-    return _Group(cache=_out_cache(out), mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows)
+    tail = out.logits[:, -last:, :].float().argmax(dim=-1) if last > 1 else None
+    return _Group(cache=_out_cache(out), mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows,
+                  tail_argmax=tail)
 
 
 def _step(model: Any, g: _Group) -> None:

@@ -10,7 +10,7 @@ so cuts may fall mid-word. The two modes differ in which string is cut (meow-met
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from meow_engine.errors import ConfigError
 
@@ -25,6 +25,14 @@ class Window:
     cut: int
     prompt: str
     label: str
+    #: first text with the same question (``all_windows`` sets it): texts that answer one question
+    #: are drafts for each other in the speculative engine; None = a group of its own
+    question_index: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The string the window was cut from, ``q + " " + y`` in both modes (its draft)."""
+        return self.prompt + self.label
 
 
 def cut_points(text: str, stride: int = 5) -> range:
@@ -46,6 +54,8 @@ def text_windows(question: str, text: str, mode: str = "suffix", stride: int = 5
 def all_windows(pairs: Sequence[tuple[str, str]], mode: str = "suffix", stride: int = 5) -> list[Window]:
     """Windows of every pair, flattened; ``Window.text_index`` points back into ``pairs``."""
     out: list[Window] = []
+    first: dict[str, int] = {}
     for i, (question, text) in enumerate(pairs):
-        out.extend(text_windows(question, text, mode, stride, text_index=i))
+        group = first.setdefault(question, i)
+        out.extend(replace(w, question_index=group) for w in text_windows(question, text, mode, stride, text_index=i))
     return out
