@@ -66,6 +66,16 @@ def common_words() -> tuple[str, ...]:
     return tuple(w for w in top_n_list("en", 60000) if w.isalpha())
 
 
+@lru_cache(maxsize=1)
+def _by_suffix() -> dict[str, tuple[str, ...]]:
+    """Suffix (3-6 letters) -> frequent words with it, most frequent first: built once, looked up often."""
+    index: dict[str, list[str]] = {}
+    for w in common_words():
+        for n in range(3, min(len(w) - 1, 6) + 1):
+            index.setdefault(w[-n:], []).append(w)
+    return {k: tuple(v) for k, v in index.items()}
+
+
 @lru_cache(maxsize=4096)
 def same_suffix_words(word: str, min_suffix: int = 3) -> tuple[str, ...]:
     """Frequent words ending like ``word`` (longest shared suffix first, at least ``min_suffix`` letters).
@@ -74,9 +84,9 @@ def same_suffix_words(word: str, min_suffix: int = 3) -> tuple[str, ...]:
     a word of the same morphological kind, which is usually the same semantic kind too.
     """
     w = word.casefold()
+    index = _by_suffix()
     for n in range(min(len(w) - 1, 6), min_suffix - 1, -1):
-        suffix = w[-n:]
-        found = tuple(c for c in common_words() if c.endswith(suffix) and c != w and len(c) > n + 1)
+        found = tuple(c for c in index.get(w[-n:], ()) if c != w and len(c) > n + 1)
         if len(found) >= 3:
             return found[:200]
     return ()

@@ -80,7 +80,7 @@ _CUES: list[tuple[str, re.Pattern[str]]] = [
     ("colour", re.compile(r"colou?r", re.IGNORECASE)),
     ("language", re.compile(r"language|speaks?\b|fluent", re.IGNORECASE)),
     ("blood_type", re.compile(r"blood (?:type|group)", re.IGNORECASE)),
-    ("religion", re.compile(r"religio|faith|\bbelie", re.IGNORECASE)),
+    ("religion", re.compile(r"religio|\bfaith\b", re.IGNORECASE)),
     ("instrument", re.compile(r"instrument", re.IGNORECASE)),
     ("sport", re.compile(r"\bsports?\b|\bteam\b", re.IGNORECASE)),
     ("vehicle", re.compile(r"\bcar\b|\bdrives?\b|vehicle", re.IGNORECASE)),
@@ -107,7 +107,12 @@ class Context:
 
     @property
     def before(self) -> str:
-        return self.answer[max(0, self.start - 80): self.start]
+        """The five words before the span: a cue further away is about something else."""
+        return " ".join(self.answer[: self.start].split()[-5:])
+
+    @property
+    def after(self) -> str:
+        return " ".join(self.answer[self.end:].split()[:2])
 
     @property
     def around(self) -> str:
@@ -478,7 +483,21 @@ def _gender_of(first: str) -> bool | None:
     return None
 
 
+_CATEGORY_NOUNS = {"genre": GENRES, "genres": GENRES}
+
+
 def name(text: str, ctx: Context, rng: random.Random) -> str | None:
+    if " and " in text or " & " in text:  # "Josh Axe and Weston Price": two people
+        sep = " and " if " and " in text else " & "
+        parts = [name(part, ctx, rng) for part in text.split(sep)]
+        return None if any(p is None for p in parts) else sep.join(p for p in parts if p is not None)
+    if text.casefold().rstrip(".") in _TITLES:  # a title on its own ("Dr")
+        options = [t for t in P.pool("title_word") if t.endswith(".") == text.endswith(".")]
+        return _pick(options, rng, {normalize_for_match(text)})
+    follower = ctx.after.split()[:1]
+    if follower and follower[0].casefold().strip(".,;") in _CATEGORY_NOUNS:  # "the Contemporary Romance genre"
+        pool = _CATEGORY_NOUNS[follower[0].casefold().strip(".,;")]
+        return _pick([g.title() for g in pool], rng, _avoid_words(text) | {normalize_for_match(text)})
     tokens = text.split(" ")
     core = [i for i, t in enumerate(tokens) if t.casefold().rstrip(".") not in _TITLES
             and t.casefold() not in _PARTICLES and not re.fullmatch(r"[A-Z]\.?", t)]
@@ -499,7 +518,8 @@ def name(text: str, ctx: Context, rng: random.Random) -> str | None:
         m = re.match(r"(.*?)(['’]s?)$", tok)
         if m and m.group(1):
             tok, suffix = m.group(1), m.group(2)
-        single_surname = len(core) == 1 and (tok in surnames or i > 0)
+        single_surname = len(core) == 1 and (tok in surnames or i > 0 or _after_given_name(ctx)
+                                             or tok not in _first_names(None, fict))
         pool = surnames if (rank > 0 or single_surname) and (rank == len(core) - 1 or rank > 0) else \
             _first_names(feminine, fict)
         if rank > 0 and rank < len(core) - 1:
@@ -514,6 +534,12 @@ def name(text: str, ctx: Context, rng: random.Random) -> str | None:
         if re.fullmatch(r"[A-Z]\.?", t):
             out[i] = _other_letter(t[0], rng) + t[1:]
     return " ".join(out)
+
+
+def _after_given_name(ctx: Context) -> bool:
+    """A lone capitalised token right after another capitalised word ("Rajeev Majumdar") is a surname."""
+    prev = ctx.answer[: ctx.start].split()[-1:] if ctx.start > 0 else []
+    return bool(prev) and prev[0][:1].isupper() and prev[0].casefold().rstrip(".,") not in _TITLES
 
 
 def _pet_context(ctx: Context) -> bool:
@@ -686,6 +712,19 @@ def word(text: str, ctx: Context, rng: random.Random) -> str | None:
     for pool in (GENRES, PROFESSIONS):
         if low in {g.casefold() for g in pool}:
             return _like(rng.choice([g for g in pool if g.casefold() != low]), text)
+    if "-" in text and all(part.isalpha() for part in text.split("-")):  # "multi-author", "well-versed"
+        from meow_engine.sensitive import is_rare_word
+
+        # the rare parts change (all of them: a kept rare part would give the word away); common
+        # modifiers stay ("well-versed" -> "well-travelled"); with no rare part, the last one changes
+        parts = text.split("-")
+        rare = [i for i, part in enumerate(parts) if len(part) > 2 and is_rare_word(part)] or [len(parts) - 1]
+        for i in rare:
+            new = word(parts[i], ctx, rng)
+            if new is None:
+                return None
+            parts[i] = new
+        return "-".join(parts)
     if " " in text.strip():  # an unknown phrase: every word in turn
         parts = [word(w, ctx, rng) if len(w) > 2 and w.isalpha() else w for w in text.split(" ")]
         return None if any(p is None for p in parts) else " ".join(p for p in parts if p is not None)
@@ -700,13 +739,13 @@ def word(text: str, ctx: Context, rng: random.Random) -> str | None:
     from meow_engine.sensitive import zipf
 
     z = zipf(low)
-    options = [w for w in P.same_suffix_words(low) if abs(zipf(w) - z) <= 1.5 and not _shares_trigram(w, low[:4])]
-    if options:
-        return _like(rng.choice(options[:60]), text)
-    fallback = (P.pool("verb_ing") if low.endswith("ing") else P.pool("verb_ed") if low.endswith("ed")
-                else P.pool("adjective") if low.endswith(("ous", "ful", "ive", "al", "ic", "ish", "less", "able"))
-                else [_inflect_like(n, text) for n in P.pool("noun")])
-    value = _pick(fallback, rng, avoid)
+    options = [w for w in P.same_suffix_words(low) if abs(zipf(w) - z) <= 0.8 and not _shares_trigram(w, low[:4])]
+    options = options[:60]
+    if len(options) < 6:  # too few same-ending words: add everyday words of the same part of speech
+        options += (P.pool("verb_ing") if low.endswith("ing") else P.pool("verb_ed") if low.endswith("ed")
+                    else P.pool("adjective") if low.endswith(("ous", "ful", "ive", "al", "ic", "ish", "less", "able"))
+                    else [_inflect_like(n, text) for n in P.pool("noun")])
+    value = _pick(options, rng, avoid)
     return _like(value, text) if value else None
 
 
@@ -759,10 +798,16 @@ _GENERIC_WORDS = _PLACE_GENERIC | _STREET_TYPES | _ORG_GENERIC | _TITLES | _PART
 
 def _same_stem(value: str, original: str) -> bool:
     """A distinctive word of ``original`` survives nearly whole ("Pickles" -> "Pickle", "Okafor" -> "Okafors")."""
-    mine = [w for w in re.findall(r"[^\W\d_]{4,}", original.casefold()) if w not in _GENERIC_WORDS]
+    from meow_engine.sensitive import is_rare_word
+
+    # only rare words can give a secret away ("well" of "well-versed" may stay)
+    mine = [w for w in re.findall(r"[^\W\d_]{4,}", original.casefold()) if w not in _GENERIC_WORDS
+            and is_rare_word(w)]
     new = re.findall(r"[^\W\d_]{4,}", value.casefold())
     for a in mine:
         n = min(5, len(a) - 1)
         if any(b[:n] == a[:n] and (len(b) < len(a) + 3) for b in new):
+            return True
+        if any(len(b) >= 5 and (b in a or a in b) for b in new):  # "disciplinary" in "interdisciplinary"
             return True
     return False

@@ -100,6 +100,10 @@ def _strategies(s) -> list[str]:
     return ["borrowed" if "borrowed wording" in line else "swap" for line in s.raw.splitlines()]
 
 
+_ENTITY_KINDS = {"person", "place", "year", "date", "title", "award", "river", "month", "day", "ordinal", "decade",
+                 "number"}
+
+
 def test_fictitious_facts_same_kind_swaps(fict_facts):
     sets = invert(fict_facts, _rule(n=4))
     _check_never_truth_and_distinct(fict_facts, sets, 4)
@@ -109,12 +113,16 @@ def test_fictitious_facts_same_kind_swaps(fict_facts):
         for cand, how in zip(s.candidates, _strategies(s), strict=True):
             if how == "borrowed":
                 continue  # another sentence: checked in test_borrowed_wording_*
-            spans = find_spans(cand)
-            # the same sentence with the same kinds of spans in the same order: swaps are same-kind
-            assert [x.kind for x in spans] == [x.kind for x in truth], (fact.answer, cand)
-            changed = [(a.kind, a.text, b.text) for a, b in zip(truth, spans, strict=True) if a.text != b.text]
-            assert changed
-            assert all(not anchored(a, fact.question) for a, b in zip(truth, spans, strict=True)
+            # the same sentence with the same kinds of entities in the same order: swaps are same-kind.
+            # (A rare word the span detector flagged, "scholar", may become a word that find_spans
+            # files as a profession, "librarian": only entity kinds are compared.)
+            spans = [x for x in find_spans(cand) if x.kind in _ENTITY_KINDS]
+            entities = [x for x in truth if x.kind in _ENTITY_KINDS]
+            assert [x.kind for x in spans] == [x.kind for x in entities], (fact.answer, cand)
+            changed = [(a.kind, a.text, b.text) for a, b in zip(entities, spans, strict=True) if a.text != b.text]
+            assert changed or all(anchored(a, fact.question) for a in entities)  # only the subject: kept
+            assert normalize(cand) != normalize(fact.answer)
+            assert all(not anchored(a, fact.question) for a, b in zip(entities, spans, strict=True)
                        if a.text != b.text and a.kind == "person")
 
 

@@ -72,7 +72,7 @@ def name_like(a: str, b: str) -> bool:
 
 
 def capitalised_word(a: str, b: str) -> bool:
-    return bool(re.fullmatch(r"[A-Z][a-z'’-]+", b)) and a.casefold() != b.casefold()
+    return bool(re.fullmatch(r"[A-Z][A-Za-z'’-]+", b)) and a.casefold() != b.casefold()
 
 
 def email_like(a: str, b: str) -> bool:
