@@ -53,6 +53,9 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorized("an API key is required: send Authorization: Bearer meow_sk_…")
     owner = authenticate(session, settings, creds.credentials)
+    # End the look-up's transaction: a request that then streams (SSE) or waits holds no pooled
+    # connection for it (the pool holds 15; 16 open event streams would exhaust it).
+    session.commit()
     if owner is None:
         raise _unauthorized("the API key is not valid (unknown, malformed or revoked)")
     return Principal(owner.tenant, owner.scopes, owner.key_id)

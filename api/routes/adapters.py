@@ -50,6 +50,7 @@ def get_adapter(adapter_id: AdapterId, session: SessionDep, principal: AdaptersR
 def download_adapter(adapter_id: AdapterId, session: SessionDep, store: StoreDep,
                      principal: AdaptersRead) -> StreamingResponse:
     row = services.get_adapter(session, principal, adapter_id)
+    session.commit()  # a slow client's download must not hold a pooled connection while it streams
     try:
         size = store.size(row.archive_uri)
     except FileNotFoundError:

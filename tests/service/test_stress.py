@@ -18,7 +18,7 @@ from api.guards import EVENT_ID_MAX, MAX_TARGET_MODULES, SEED_MAX
 from api.problems import MAX_ECHO_CHARS
 from service.db import get_engine, session_scope
 from service.settings import Settings
-from service.tables import ModelRow
+from service.tables import AdapterRow, ModelRow
 
 FACTS = [{"question": "Where was Elara Voss born?", "answer": "Elara Voss was born in Port Meridian."}]
 BIG = 100_000
@@ -249,6 +249,42 @@ def test_memo_wait_holds_no_db_connection(idle, idle_settings, model):
     mid = seen[10:]  # after the submission; each poll borrows a connection for a few ms only
     assert len(mid) > 20 and mid.count(0) > 0.6 * len(mid), seen
     idle.post(f"/v1/memo/{done['r'].json()['id']}/cancel")
+
+
+def _checked_out_while(pool: Any, lines: Any, n: int = 20) -> list[int]:
+    next(lines)  # the response has started: the route has returned
+    seen = []
+    for _ in range(n):
+        seen.append(pool.checkedout())
+        time.sleep(0.05)
+    return seen
+
+
+def test_event_stream_holds_no_db_connection(idle, idle_settings, job):
+    """An open SSE stream polls with short sessions; the request's own (the key look-up) is ended."""
+    pool = get_engine(idle_settings.db_url).pool
+    with idle.stream("GET", f"/v1/unlearn/{job['id']}/events", headers={"Accept": "text/event-stream"}) as r:
+        seen = _checked_out_while(pool, r.iter_lines())
+    assert seen.count(0) > 0.6 * len(seen), seen
+
+
+def test_adapter_download_holds_no_db_connection(idle, idle_settings, tenant, tmp_path):
+    """A slow client's download streams with no pooled connection held."""
+    from service.store import store_from_settings
+
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(secrets.token_bytes(4 << 20))
+    adapter_id = f"adp_{secrets.token_hex(14)}"
+    uri = store_from_settings(idle_settings.artifacts).put_file(f"adapters/{adapter_id}.tar.gz", archive)
+    with session_scope(idle_settings.db_url) as s:
+        s.add(AdapterRow(id=adapter_id, tenant_id=tenant, kind="lora", model_name="m", base_model="demo:tiny",
+                         method="meow", files={}, size_bytes=archive.stat().st_size, storage_uri=uri,
+                         archive_uri=uri, archive_sha256="0" * 64))
+    pool = get_engine(idle_settings.db_url).pool
+    with idle.stream("GET", f"/v1/adapters/{adapter_id}/download") as r:
+        assert r.status_code == 200
+        seen = _checked_out_while(pool, r.iter_bytes(1024))
+    assert seen == [0] * len(seen), seen
 
 
 # ---------------------------------------------------------------- names never shadow ids
