@@ -2,9 +2,11 @@
 
 How it measures: each method finetunes a fresh copy of ``demo:tiny`` (or ``--model``) for
 ``steps`` optimizer steps on the same forget/retain rows and batch size, in LoRA or full mode;
-a progress callback timestamps every step and the cost is the *median* step time after the first
-``skip`` steps (warm-up, lazy allocations), so one-off setup — tokenisation, the frozen reference
-copy of full mode, AltPO's alternates — is left out. Methods run in rounds (every method once per
+a progress callback reads the process CPU clock (``time.process_time``; one torch thread, so it is
+the compute of this process alone, which other jobs on a shared machine barely disturb) at every
+step and the cost is the *median* step time after the first ``skip`` steps (warm-up, lazy
+allocations), so one-off setup — tokenisation, the frozen reference copy of full mode, AltPO's
+alternates — is left out. Methods run in rounds (every method once per
 round, order rotated) and the per-method median over rounds is reported, so load drift on a
 shared machine hits all methods alike. Ratios are what transfer to other models: forward
 passes, backward passes and reference forwards per step; absolute seconds are this machine's.
@@ -50,7 +52,7 @@ def measure_step_costs(model: str = "demo:tiny", mode: str = "full", steps: int 
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
             stamps: list[float] = []
-            rep = Reporter(progress=lambda ev, s=stamps: s.append(time.perf_counter()) if ev.stage == "finetune"
+            rep = Reporter(progress=lambda ev, s=stamps: s.append(time.process_time()) if ev.stage == "finetune"
                            else None)
             fresh = replace(lm, model=copy.deepcopy(lm.model))
             finetune(fresh, forget, cfg, method=name, retain_rows=retain, reporter=rep)
@@ -59,8 +61,8 @@ def measure_step_costs(model: str = "demo:tiny", mode: str = "full", steps: int 
     seconds = {n: statistics.median(v) for n, v in per_round.items()}
     base = seconds.get("ga") or min(seconds.values())
     return {"model": model, "mode": mode, "steps": steps, "skip": skip, "rounds": rounds, "batch_size": batch_size,
-            "n_forget": len(forget), "n_retain": len(retain), "threads": 1,
-            "seconds_per_step": {n: round(s, 5) for n, s in seconds.items()},
+            "n_forget": len(forget), "n_retain": len(retain), "threads": 1, "clock": "process_time",
+            "cpu_seconds_per_step": {n: round(s, 5) for n, s in seconds.items()},
             "relative_to_ga": {n: round(s / base, 2) for n, s in seconds.items()}}
 
 
