@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Annotated
 
@@ -21,6 +22,10 @@ from service.states import TERMINAL
 router = APIRouter(prefix="/v1/memo", tags=["memo"])
 #: how often ``?wait=`` looks at the audit
 WAIT_POLL_S = 0.25
+#: requests of this API process that may wait at once: each blocks a worker thread (the threadpool
+#: holds 40, and /healthz needs one), so beyond these a ``?wait=`` answers 202 at once
+WAIT_SLOTS = 8
+_wait_slots = threading.BoundedSemaphore(WAIT_SLOTS)
 
 AuditId = Annotated[str, Path(description="memo audit id", openapi_examples={
     "audit": {"summary": "an audit id", "value": ex.MEMO_AUDIT["id"]}})]
@@ -28,7 +33,8 @@ AuditId = Annotated[str, Path(description="memo audit id", openapi_examples={
 
 @router.post("", status_code=202, response_model=MemoAudit, summary="Run a MEMO audit",
              description="Queued for a worker. With `?wait=N` the request waits up to N seconds (bounded by "
-                         "MEOW_MAX_WAIT_S) and answers 200 with the finished audit, or 202 if it is still running.",
+                         "MEOW_MAX_WAIT_S) and answers 200 with the finished audit, or 202 if it is still running "
+                         "(or at once when too many requests are already waiting).",
              responses={**ex.ok(202, {**ex.MEMO_AUDIT, "status": "queued", "result": None}, "Accepted: queued"),
                         **ex.ok(200, ex.MEMO_AUDIT, "Finished within ?wait="),
                         **problem_responses(401, 403, 409, 413, 422, 503)})
@@ -64,17 +70,21 @@ def _create_audit(body: MemoCreate, session: SessionDep, settings: SettingsDep, 
     # End the request's transaction first: a waiting request holds no pooled connection (45 waits
     # once exhausted the pool), and each poll opens its own short session.
     session.commit()
-    deadline = time.monotonic() + wait
-    while wait:
-        with session_scope(settings.db_url) as poll:
-            job = services.get_job(poll, principal, "memo", job.id)
-        if job.status in TERMINAL:
-            status = 200
-            break
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        time.sleep(min(WAIT_POLL_S, left))
+    if wait and _wait_slots.acquire(blocking=False):
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                with session_scope(settings.db_url) as poll:
+                    job = services.get_job(poll, principal, "memo", job.id)
+                if job.status in TERMINAL:
+                    status = 200
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(WAIT_POLL_S, left))
+        finally:
+            _wait_slots.release()
     return status, services.memo_out(job), {"Location": f"/v1/memo/{job.id}"}
 
 

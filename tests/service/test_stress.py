@@ -251,6 +251,29 @@ def test_memo_wait_holds_no_db_connection(idle, idle_settings, model):
     idle.post(f"/v1/memo/{done['r'].json()['id']}/cancel")
 
 
+def test_memo_waits_are_bounded(idle, model):
+    """Beyond WAIT_SLOTS waiting requests a ?wait= answers 202 at once: waits cannot take every
+    worker thread (45 concurrent waits used to stall every other route, /healthz included)."""
+    from api.routes.memo import WAIT_SLOTS
+
+    took: list[tuple[int, float]] = []
+
+    def wait() -> None:
+        t0 = time.monotonic()
+        r = idle.post("/v1/memo", params={"wait": 2}, json={"model": model["name"], "facts": FACTS})
+        took.append((r.status_code, time.monotonic() - t0))
+
+    threads = [threading.Thread(target=wait) for _ in range(WAIT_SLOTS + 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(took) == WAIT_SLOTS + 3 and {c for c, _ in took} == {202}, took
+    quick = sorted(d for _, d in took)[:3]
+    assert max(quick) < 1.5, took  # the requests beyond the slots did not wait
+    assert sum(d >= 1.9 for _, d in took) >= WAIT_SLOTS - 1, took  # the slots did wait
+
+
 def _checked_out_while(pool: Any, lines: Any, n: int = 20) -> list[int]:
     next(lines)  # the response has started: the route has returned
     seen = []
