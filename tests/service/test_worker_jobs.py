@@ -35,7 +35,9 @@ def done_job(client, worker, tiny_model, tiny_facts) -> dict[str, Any]:
     r = client.post("/v1/unlearn", json={
         "model": tiny_model["name"], "facts": tiny_facts[:2], "retain_facts": tiny_facts[2:4],
         "inverter": {"kind": "given", "n": 3, "candidates": CANDIDATES}, "selection": {"k": 2, "rows_per_qa": 2},
-        "finetune": FINETUNE, "memo": MEMO, "metadata": {"case": "e2e"}})
+        # one fixed run of max_steps (no train-until-forgotten rounds): the budget is what is checked here
+        "finetune": FINETUNE, "memo": MEMO, "target": {"enabled": False}, "metadata": {"case": "e2e"}})
+
     assert r.status_code == 202, r.text
     return wait_status(client, f"/v1/unlearn/{r.json()['id']}", {"succeeded", "failed", "crashed", "cancelled"})
 
@@ -167,9 +169,17 @@ def done_job_id(client) -> str:
 
 
 def test_failed_job_reports_engine_error_code(client, worker, tiny_model, tiny_facts):
-    # gd needs retain facts: the engine raises ConfigError, the job fails with its user_* code
-    r = client.post("/v1/unlearn", json={"model": tiny_model["name"], "facts": tiny_facts[:1], "method": "gd",
-                                         "finetune": {**FINETUNE, "max_steps": 2}, "memo": MEMO})
+    # gd needs retain facts: the API refuses at once (the engine would raise ConfigError later)
+    body = {"model": tiny_model["name"], "facts": tiny_facts[:1], "method": "gd",
+            "finetune": {**FINETUNE, "max_steps": 2}, "memo": MEMO}
+    err = problem(client.post("/v1/unlearn", json=body), 422, "validation_error")
+    assert "retain" in err["detail"]
+    # what only the worker can find out fails the job with the engine's code: here the configured
+    # inverter endpoint rejects every call (its answer stays out of the error)
+    r = client.post("/v1/unlearn", json={**body, "method": "meow", "inverter": {
+        "kind": "openai", "endpoint": "probe", "model": "m", "n": 2, "max_retries": 0}, "selection": {"k": 1}})
+    assert r.status_code == 202, r.text
     job = wait_status(client, f"/v1/unlearn/{r.json()['id']}", {"failed", "succeeded", "crashed"})
     assert job["status"] == "failed"
-    assert job["error"]["code"] == "user_invalid_config" and "retain" in job["error"]["message"]
+    assert job["error"]["code"] == "inverter_failed" and job["error"]["message"].startswith("the inverter endpoint")
+
