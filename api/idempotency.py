@@ -26,7 +26,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api import repository as repo
 from api.auth import Principal
@@ -136,3 +138,9 @@ async def idempotency(
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
+
+
+def purge_expired(session: Session) -> int:
+    """Delete expired records (the API's reaper thread calls this; use also re-checks expiry)."""
+    stmt = delete(IdempotencyRow).where(IdempotencyRow.expires_at <= utcnow())
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount

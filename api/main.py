@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from api import problems
 from api.guards import reject_unstorable_request
+from api.idempotency import purge_expired
 from api.limits import BodySizeLimit
 from api.routes import adapters, health, memo, models, unlearn
 from service.db import session_scope
@@ -48,6 +49,7 @@ def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
         try:
             with session_scope(settings.db_url) as session:
                 reaped = reap_stale(session, settings.stale_after_s)
+                purge_expired(session)
             if reaped:
                 log.warning("marked %d stale job(s) crashed: %s", len(reaped), ", ".join(reaped))
         except Exception:  # noqa: BLE001 - keep reaping after a transient DB error

@@ -138,3 +138,24 @@ def test_revoked_key_cannot_replay(idle_settings, model):
         with session_scope(idle_settings.db_url) as s:
             assert revoke_key(s, key_id)
         problem(c.post("/v1/memo", json={"model": model["id"], "facts": FACTS}, headers=idem), 401, "unauthorized")
+
+
+def test_expired_records_are_purged(idle_settings, model):
+    from api import repository as repo
+    from api.idempotency import purge_expired
+    from service.db import session_scope
+
+    short = idle_settings.model_copy(update={"idempotency_ttl_s": 0.5})
+    with api_client(short, "idem-purge") as c:
+        key = _key()
+        assert c.post("/v1/models", json={"name": f"p-{secrets.token_hex(3)}", "source": "demo:tiny"},
+                      headers=key).status_code == 201
+    with session_scope(short.db_url) as s:
+        assert repo.idempotency_record(s, "idem-purge", key["Idempotency-Key"]) is not None
+        purge_expired(s)  # not yet expired: kept
+        assert repo.idempotency_record(s, "idem-purge", key["Idempotency-Key"]) is not None
+    time.sleep(0.7)
+    with session_scope(short.db_url) as s:
+        assert purge_expired(s) >= 1
+    with session_scope(short.db_url) as s:
+        assert repo.idempotency_record(s, "idem-purge", key["Idempotency-Key"]) is None
