@@ -5,6 +5,7 @@ cancel, pagination, serialisation. Routes stay thin; reads of tenant resources g
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -51,17 +52,30 @@ def classify_source(source: str, settings: Settings) -> tuple[str, str]:
     if source in BUILTIN_MODELS:
         return "builtin", source
     if source.startswith(("/", "~", "./", "../")) or source in (".", ".."):
-        p = Path(source).expanduser()
-        try:
-            resolved = p.resolve(strict=True)
-        except (FileNotFoundError, RuntimeError):
-            raise invalid("body/source", f"{source}: no such folder", "path_not_found") from None
         roots = [r.expanduser().resolve() for r in settings.model_roots]
-        if not any(resolved.is_relative_to(r) for r in roots):
-            where = ", ".join(map(str, roots)) or "none configured (set MEOW_MODEL_ROOTS)"
-            raise invalid("body/source", f"{source}: local models must lie under a model root ({where})",
+        where = ", ".join(map(str, roots)) or "none configured (set MEOW_MODEL_ROOTS)"
+        outside = invalid("body/source", f"{source}: local models must lie under a model root ({where})",
                           "path_outside_roots")
-        if not (resolved / "config.json").is_file():
+        # Lexically first: the answer for a path outside the roots never depends on what exists
+        # there (no probing the server's file system), and odd paths are 422s, not OSError 500s.
+        try:
+            lexical = Path(os.path.abspath(Path(source).expanduser()))
+        except (RuntimeError, ValueError):  # ~user of no such user
+            raise outside from None
+        lexical_roots = roots + [Path(os.path.abspath(r.expanduser())) for r in settings.model_roots]
+        if not any(lexical.is_relative_to(r) for r in lexical_roots):
+            raise outside
+        try:
+            resolved = lexical.resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):  # missing, not a folder, name too long, symlink loop
+            raise invalid("body/source", f"{source}: no such folder", "path_not_found") from None
+        if not any(resolved.is_relative_to(r) for r in roots):  # a symlink out of the roots
+            raise outside
+        try:
+            is_model = (resolved / "config.json").is_file()
+        except OSError:
+            is_model = False
+        if not is_model:
             raise invalid("body/source", f"{source}: not a Hugging Face model folder (no config.json)",
                           "not_a_model_folder")
         return "path", str(resolved)

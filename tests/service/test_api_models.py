@@ -81,9 +81,13 @@ def test_register_errors(client, tmp_path: Path, tiny_model_dir: Path):
         assert "no config.json" in body["detail"]
     finally:
         empty.rmdir()
-    body = problem(client.post("/v1/models", json={"name": _name(), "source": "/no/such/folder"}), 422,
-                   "validation_error")
+    missing = str(tiny_model_dir.parent / f"no-such-folder-{secrets.token_hex(3)}")  # outside a root: see below
+    body = problem(client.post("/v1/models", json={"name": _name(), "source": missing}), 422, "validation_error")
     assert "no such folder" in body["detail"]
+    # outside the roots the answer does not depend on what exists there (no probing the server's disk)
+    for path in ("/no/such/folder", "/etc", "/etc/passwd"):
+        body = problem(client.post("/v1/models", json={"name": _name(), "source": path}), 422, "validation_error")
+        assert body["errors"][0]["type"] == "path_outside_roots", path
     problem(client.post("/v1/models", json={"name": _name(), "source": "not a model"}), 422, "validation_error")
     body = problem(client.post("/v1/models", json={"name": "bad name!", "source": "demo:tiny"}), 422,
                    "validation_error")

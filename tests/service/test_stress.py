@@ -109,6 +109,23 @@ def test_nul_in_model_source_is_422(request, backend, source):
     assert "source" in body["detail"] and "NUL" in body["detail"]
 
 
+def test_odd_model_paths_are_422(idle, model_root):
+    """Paths the OS refuses (a name too long, a file used as a folder, ~ of no such user) were 500s."""
+    scratch = model_root / f".stress-{secrets.token_hex(3)}"
+    scratch.mkdir()
+    try:
+        (scratch / "file").write_text("x")
+        cases = {"~zzq-no-such-user/m": "path_outside_roots", "/" + "a" * 300: "path_outside_roots",
+                 str(scratch / ("a" * 300)): "path_not_found", str(scratch / "file" / "m"): "path_not_found"}
+        for source, kind in cases.items():
+            body = problem(idle.post("/v1/models", json={"name": f"o-{secrets.token_hex(3)}", "source": source}),
+                           422, "validation_error")
+            assert body["errors"][0]["type"] == kind, (source, body)
+    finally:
+        (scratch / "file").unlink()
+        scratch.rmdir()
+
+
 @pytest.mark.parametrize(("extra", "needle"), [
     ({"facts": [{"question": "Who is\x00 she?", "answer": "Nobody."}]}, "facts/0/question"),
     ({"metadata": {"ticket": "a\x00"}}, "metadata/ticket"),
