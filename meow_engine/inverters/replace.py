@@ -162,12 +162,16 @@ def _avoid_words(text: str) -> set[str]:
 def refine_kind(text: str, kind: str) -> str:
     """The generator to use: the detector's kind, corrected by shape (a given span's kind is a guess)."""
     t = text.strip()
+    if kind in ("id", "roman"):  # already decided (a code stays a code, digit by digit)
+        return kind
     if _EMAIL.fullmatch(t):
         return "email"
     if _URL.fullmatch(t):
         return "url"
+    if kind == "date" and _parse_date(t) is None and re.fullmatch(r"[\d\s./-]+", t):
+        return "id"  # "17-42-09" is no date: a code, digit by digit
     if kind == "date" or (kind in ("given", "number", "word") and _parse_date(t) is not None
-                          and any(c.isdigit() for c in t)):
+                          and any(c.isdigit() for c in t) and not re.fullmatch(r"\d+(?:[.,]\d+)?", t)):
         return "date"
     has_digit = any(c.isdigit() for c in t)
     has_alpha = any(c.isalpha() for c in t)
@@ -182,12 +186,22 @@ def refine_kind(text: str, kind: str) -> str:
         if re.fullmatch(r"[\d,.]+\s?(?:k|m|bn|million|billion|thousand|%)", t, re.IGNORECASE):
             return "money" if kind == "money" else "number"
         return "id" if kind not in ("place",) or not re.search(r"[A-Za-z]{3,}", t) else "place"
-    if kind == "name":
+    if kind in ("name", "word", "given") and re.fullmatch(r"[IVXLC]{1,6}", t) and len(t) > 1 or t in ("I", "V", "X") \
+            and kind == "name":
+        return "roman"
+    if kind == "name" and t.casefold().rstrip(".") in _TITLES:
+        return "name"  # "Dr" on its own: a title, not "Dr" for Drive
+    if kind in ("name", "given") and re.fullmatch(r"[A-Z]{1,4}(?:-[A-Z]{1,4})*", t):
+        return "id"  # "NI", "QQ", "M-AB", the "B" of "4B": letters as a code
+    if kind in ("name", "word", "given") and (t in COUNTRY_SET or t in _REAL_CITIES or t in _INVENTED_PLACES):
+        return "place"
+    if kind in ("name", "place"):
         words = [w.casefold().strip(".,") for w in t.split()]
-        if len(words) > 1 and (words[-1] in _PLACE_GENERIC or words[-1] in _STREET_TYPES):
-            return "place"
-        if len(words) > 1 and words[-1] in _ORG_GENERIC:
+        if len(words) > 1 and words[-1] in _ORG_GENERIC - {"of", "the", "and", "&", "for"} \
+                and words[-1] not in _STREET_TYPES:
             return "org"
+        if kind == "name" and (words[-1] in _PLACE_GENERIC or words[-1] in _STREET_TYPES or words[0] in _STREET_TYPES):
+            return "place"
     if kind in ("given", "word") and t[:1].isupper() and len(t.split()) >= 2 and all(w[:1].isupper() for w in
                                                                                       t.split()):
         return "name"
@@ -314,6 +328,9 @@ def _parse_date(text: str) -> list[tuple[str, str, int, int]] | None:
     else:
         a, b = int(fields[0]), int(fields[1])
         order = ["month", "day", "year"] if b > 12 >= a else ["day", "month", "year"]
+    limits = {"day": 31, "month": 12, "year": 9999}
+    if any(int(f) < 1 or int(f) > limits[r] for f, r in zip(fields, order, strict=True) if r != "year"):
+        return None  # "17-42-09", "1.68": not a date
     it = iter(order)
     for t, s, e in toks:
         roles.append((next(it), t, s, e) if t.isdigit() else ("other", t, s, e))
@@ -376,6 +393,8 @@ def _case_like(word: str, like: str) -> str:
 
 def ident(text: str, ctx: Context, rng: random.Random) -> str | None:
     """Same character-class shape; a password's word becomes another word of its length."""
+    if text in _BLOOD_GROUPS and re.search(r"\bblood\b", ctx.around, re.IGNORECASE):
+        return rng.choice([g for g in _BLOOD_GROUPS if g != text])
     keep_prefix = 2 if re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9 ]{8,}", text) else 0  # IBAN country letters
     wordy = bool(re.search(r"[a-z]", text))
     out: list[str] = list(text[:keep_prefix])
@@ -397,6 +416,14 @@ def ident(text: str, ctx: Context, rng: random.Random) -> str | None:
                    else c)
         i += 1
     return "".join(out)
+
+
+_BLOOD_GROUPS = ("A", "B", "AB", "O")
+
+
+def roman(text: str, ctx: Context, rng: random.Random) -> str | None:
+    numerals = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
+    return rng.choice([n for n in numerals if n != text])
 
 
 def _shares_trigram(a: str, b: str) -> bool:
@@ -484,6 +511,9 @@ def _gender_of(first: str) -> bool | None:
 
 
 _CATEGORY_NOUNS = {"genre": GENRES, "genres": GENRES}
+#: titles that can stand for each other without changing the person's gender
+_TITLE_REGISTERS = (("Dr", "Prof", "Professor", "Rev", "Mx"), ("Mrs", "Ms", "Miss", "Dame", "Lady"),
+                    ("Mr", "Sir", "Lord"))
 
 
 def name(text: str, ctx: Context, rng: random.Random) -> str | None:
@@ -491,9 +521,14 @@ def name(text: str, ctx: Context, rng: random.Random) -> str | None:
         sep = " and " if " and " in text else " & "
         parts = [name(part, ctx, rng) for part in text.split(sep)]
         return None if any(p is None for p in parts) else sep.join(p for p in parts if p is not None)
-    if text.casefold().rstrip(".") in _TITLES:  # a title on its own ("Dr")
-        options = [t for t in P.pool("title_word") if t.endswith(".") == text.endswith(".")]
-        return _pick(options, rng, {normalize_for_match(text)})
+    if text.casefold().rstrip(".") in _TITLES:  # a title on its own ("Dr"): another of the same register
+        base = text.rstrip(".")
+        abbreviated = text.endswith(".") or ctx.answer[ctx.end: ctx.end + 1] == "."
+        register = next((r for r in _TITLE_REGISTERS if base.casefold() in {x.casefold() for x in r}), None)
+        options = [t for t in (register or P.pool("title_word")) if t.casefold() != base.casefold()
+                   and (len(t) <= 4 or not abbreviated)]  # "Dr." -> "Prof.", never "Professor."
+        value = _pick(options, rng, {normalize_for_match(text)})
+        return None if value is None else value.rstrip(".") + ("." if text.endswith(".") else "")
     follower = ctx.after.split()[:1]
     if follower and follower[0].casefold().strip(".,;") in _CATEGORY_NOUNS:  # "the Contemporary Romance genre"
         pool = _CATEGORY_NOUNS[follower[0].casefold().strip(".,;")]
@@ -502,7 +537,7 @@ def name(text: str, ctx: Context, rng: random.Random) -> str | None:
     core = [i for i, t in enumerate(tokens) if t.casefold().rstrip(".") not in _TITLES
             and t.casefold() not in _PARTICLES and not re.fullmatch(r"[A-Z]\.?", t)]
     fict = _fictitious(text)
-    if len(core) == 1 and len(tokens) == 1 and _pet_context(ctx):
+    if _pet_context(ctx) and (len(tokens) == 1 or re.search(r"\b(?:named|called)\s*$", ctx.answer[: ctx.start])):
         value = _pick(P.pool("pet_name"), rng, {normalize_for_match(text)})
         return value
     surnames = list(VOCAB_POOLS.get("surname", [])) if fict else P.pool("surname")
@@ -551,9 +586,14 @@ def _pet_context(ctx: Context) -> bool:
 _REAL_CITIES = {c.split(",")[0] for c in CITIES} | set(P.pool("real_city"))
 
 
+_INVENTED_COUNTRIES = set(VOCAB_POOLS.get("country", []))
+_INVENTED_PLACES = _INVENTED_COUNTRIES | set(VOCAB_POOLS.get("city", []))
+_REAL_COUNTRIES = [c for c in COUNTRIES if c not in _INVENTED_COUNTRIES]
+
+
 def _place_word(tok: str, rng: random.Random, used: set[str], street: bool, fict: bool) -> str | None:
-    if tok in COUNTRY_SET:
-        return _pick([c for c in COUNTRIES if " " not in c or " " in tok], rng, used)
+    if tok in COUNTRY_SET and tok not in _INVENTED_COUNTRIES:  # a real country: another real one
+        return _pick([c for c in _REAL_COUNTRIES if " " not in c or " " in tok], rng, used)
     if fict:
         kind = "country" if tok in VOCAB_POOLS.get("country", []) else "city"
         return _pick(VOCAB_POOLS.get(kind, []) or P.pool("town"), rng, used)
@@ -575,13 +615,15 @@ def place(text: str, ctx: Context, rng: random.Random) -> str | None:
                 return None
             out.append(new)
         return ", ".join(out)
-    if text in COUNTRY_SET or text in _REAL_CITIES:
-        return _place_word(text, rng, _avoid_words(text), False, False)
     fict = _fictitious(text)
+    if text in COUNTRY_SET or text in _REAL_CITIES or text in _INVENTED_PLACES:
+        return _place_word(text, rng, _avoid_words(text), False, fict)
     tokens = text.split(" ")
     lowered = [t.casefold().rstrip(".,") for t in tokens]
     street = any(t in _STREET_TYPES for t in lowered[1:])
     used = _avoid_words(text)
+    if len(tokens) == 1 and lowered[0] in _STREET_TYPES:  # "Rue" alone: another street word
+        return _pick([t for t in P.pool("street_type") if not t.endswith(".") and len(t) > 3], rng, used)
     out = []
     changed = False
     for tok, low in zip(tokens, lowered, strict=True):
@@ -612,13 +654,21 @@ def place(text: str, ctx: Context, rng: random.Random) -> str | None:
 def org(text: str, ctx: Context, rng: random.Random) -> str | None:
     tokens = text.split(" ")
     used = _avoid_words(text)
-    distinctive = [i for i, t in enumerate(tokens) if t.casefold().rstrip(".,") not in _ORG_GENERIC]
+    distinctive = [i for i, t in enumerate(tokens) if t.casefold().rstrip(".,") not in _ORG_GENERIC | _PLACE_GENERIC]
     if not distinctive:  # "The Bakery": the whole name is generic words; take an invented employer
         return _pick(P.pool("employer"), rng, used)
     heads = [e.split()[0] for e in P.pool("employer")]
     out = list(tokens)
     for i in distinctive:
         tok = tokens[i]
+        possessive = re.match(r"(.*?)(['’]s)$", tok)
+        if possessive:  # "St Mary's Hospital" -> "St Helen's Hospital"
+            value = _pick(P.pool("first_name_female") + P.pool("first_name_male"), rng, used)
+            if value is None:
+                return None
+            out[i] = value + possessive.group(2)
+            used.add(normalize_for_match(value))
+            continue
         if tok in _REAL_CITIES or tok in COUNTRY_SET:
             value = _place_word(tok, rng, used, False, False)
         elif any(c.isdigit() for c in tok):
@@ -643,6 +693,8 @@ def _category(text: str, ctx: Context) -> str | None:
     cat = P.category_of(text)
     if cat:
         return cat
+    if re.match(r"(?:cancer|disease|tumou?r|failure|infection|transplant)\b", ctx.after, re.IGNORECASE):
+        return "body_part"  # "breast cancer": the organ changes, the word after it stays
     if _MEDICAL_SUFFIX.search(text) or re.search(r"\b(?:disease|syndrome|disorder|cancer)$", text, re.IGNORECASE):
         return "diagnosis"
     if re.search(r"\b(?:as|is|was|became|an?)\s+(?:[a-z]+\s+)?$", ctx.before) and \
@@ -732,14 +784,16 @@ def word(text: str, ctx: Context, rng: random.Random) -> str | None:
         if _pet_context(ctx):
             return _pick(P.pool("pet_name"), rng, avoid)
         return _pick([t for t in P.pool("town") if " " not in t] + P.pool("surname"), rng, avoid)
-    if low.endswith(("ist", "ian", "er", "or")) and len(low) > 5:
+    if low.endswith(("ist", "ian")) and len(low) > 5:
         prof = [p for p in PROFESSIONS if " " not in p and p.endswith(low[-3:]) and p != low]
         if prof:
             return _like(rng.choice(prof), text)
     from meow_engine.sensitive import zipf
 
     z = zipf(low)
-    options = [w for w in P.same_suffix_words(low) if abs(zipf(w) - z) <= 0.8 and not _shares_trigram(w, low[:4])]
+    suffix = next((sfx for sfx in _DERIVATIONAL if low.endswith(sfx) and len(low) > len(sfx) + 2), None)
+    same_end = P.same_suffix_words(low, min_suffix=len(suffix)) if suffix else ()
+    options = [w for w in same_end if abs(zipf(w) - z) <= 0.8 and not _shares_trigram(w, low[:4])]
     options = options[:60]
     if len(options) < 6:  # too few same-ending words: add everyday words of the same part of speech
         options += (P.pool("verb_ing") if low.endswith("ing") else P.pool("verb_ed") if low.endswith("ed")
@@ -766,8 +820,8 @@ def composite(text: str, ctx: Context, rng: random.Random) -> str | None:
 
 
 _GENERATORS: dict[str, Callable[[str, Context, random.Random], str | None]] = {
-    "email": email, "url": url, "phone": phone, "date": date, "number": number, "money": number, "id": ident,
-    "name": name, "place": place, "org": org, "title": title, "word": word, "given": composite,
+    "roman": roman, "email": email, "url": url, "phone": phone, "date": date, "number": number, "money": number,
+    "id": ident, "name": name, "place": place, "org": org, "title": title, "word": word, "given": composite,
 }
 
 
@@ -793,7 +847,14 @@ def replace(text: str, kind: str, ctx: Context, rng: random.Random, avoid: set[s
     return None
 
 
-_GENERIC_WORDS = _PLACE_GENERIC | _STREET_TYPES | _ORG_GENERIC | _TITLES | _PARTICLES
+_GENERIC_WORDS = _PLACE_GENERIC | _STREET_TYPES | _ORG_GENERIC | _TITLES | _PARTICLES | {
+    "http", "https", "www", "html", "mailto"}
+#: endings that say what kind of word a word is ("-osis" a condition, "-ist" a person, "-ness" a quality):
+#: an unknown word is swapped for a frequent word with the same ending, longest ending first
+_DERIVATIONAL = ("ologist", "ology", "osis", "itis", "aemia", "emia", "ectomy", "pathy", "algia", "ism", "ist",
+                 "ician", "ian", "ation", "ition", "tion", "sion", "ment", "ness", "ity", "ance", "ence", "ability",
+                 "able", "ible", "ous", "ive", "ful", "less", "ical", "ic", "al", "ings", "ing", "ed", "ly", "ure",
+                 "age", "ery", "ship", "hood", "dom", "ize", "ise", "ify", "ate", "ers", "er", "ors", "or")
 
 
 def _same_stem(value: str, original: str) -> bool:

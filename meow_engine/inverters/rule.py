@@ -480,8 +480,9 @@ class RuleInverter(Inverter):
                 used.add(normalize_for_match(value))
                 notes.append(f"{refine_kind(unit.text, unit.kind) if ':' not in unit.kind else unit.kind[4:]} "
                              f"{unit.text!r} -> {value!r}")
+                verbatim = refine_kind(unit.text, unit.kind) in _VERBATIM_KINDS  # "j.okoro@..." stays lower-case
                 for u in groups[key]:
-                    swaps[(u.start, u.end)] = _cased(value, sentence_start(fact.answer, u.start))
+                    swaps[(u.start, u.end)] = value if verbatim else _cased(value, sentence_start(fact.answer, u.start))
             if any(groups[k][0].required and k not in chosen for k in groups) or not chosen:
                 continue
             if accept(apply_swaps(fact.answer, swaps), "; ".join(notes)):
@@ -509,6 +510,8 @@ class _Unit:
 #: ``find_spans`` kinds whose values come from the drawer's pools (the others have typed generators)
 _DRAWER_KINDS = {"genre", "profession", "award", "river", "nationality", "gender", "number_word", "title",
                  "antonym", "month", "year", "decade"}
+#: kinds written exactly as generated, never capitalised at a sentence start
+_VERBATIM_KINDS = {"email", "url", "id", "phone", "number", "money", "date"}
 #: kinds whose shape only ``replace`` keeps: facts with them are not given another fact's wording
 _SHAPED_KINDS = {"email", "url", "phone", "id", "money"}
 _STREET_WORDS = {w.casefold().rstrip(".") for w in pools.pool("street_type")}
