@@ -229,10 +229,12 @@ def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], k
     The longest prompt of each text is run once; every window then copies the KV of its longest
     common token prefix with it (keys already carry their rotary positions, which count the same
     real tokens) and only runs its own tail (at least its last token, whose logits start decoding).
-    This removes nearly all prefill compute: windows of a text differ by a few characters.
-    ``last`` > 1 also keeps the argmax after each of the last ``last`` tokens (``tail_argmax``), which
-    verifies drafts appended to the prompts; row i's tail then covers at least ``lasts[i]`` (default
-    ``last``) tokens, the positions whose argmax it needs.
+    This removes nearly all prefill compute: windows of a text differ by a few characters. Tails
+    are run in buckets of similar length (powers of two), so a few long tails do not pad all others.
+    ``last`` > 1 also keeps the argmax after each of the last ``last`` tokens (``tail_argmax``, one
+    row per group row, left-padded with -1), which verifies drafts appended to the prompts; row i's
+    tail then covers at least ``lasts[i]`` (default ``last``) tokens, the positions whose argmax it
+    needs. The group's rows come out in bucket order (``_Group.rows`` says which is which).
     """
     texts = list(dict.fromkeys(keys))
     longest: dict[int, list[int]] = {}
@@ -240,12 +242,30 @@ def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], k
         if k not in longest or len(p) > len(longest[k]):
             longest[k] = p
     full = _prefill(model, [longest[k] for k in texts], list(range(len(texts))), pad_id, device, keep_logits)
-    full_width = full.mask.shape[1]
     need = lasts if lasts is not None else [last] * len(prompts)
     lcp = [max(0, min(_common_prefix(p, longest[k]), len(p) - n)) for p, k, n in zip(prompts, keys, need, strict=True)]
+    buckets: dict[int, list[int]] = {}
+    for i, (p, n) in enumerate(zip(prompts, lcp, strict=True)):
+        buckets.setdefault((len(p) - n - 1).bit_length(), []).append(i)
+    groups = [_tail_group(model, full, [longest[k] for k in texts], texts, [prompts[i] for i in idx],
+                          [rows[i] for i in idx], [keys[i] for i in idx], [lcp[i] for i in idx], pad_id, device,
+                          keep_logits, last) for _, idx in sorted(buckets.items())]
+    group = groups[0]
+    for g in groups[1:]:
+        tails = [group.tail_argmax, g.tail_argmax]
+        group = _merge(group, g)
+        group.tail_argmax = torch.cat(tails) if tails[0] is not None and tails[1] is not None else None
+    return group
+
+
+def _tail_group(model: Any, full: _Group, sources: list[list[int]], texts: list[int], prompts: Sequence[list[int]],
+                rows: list[int], keys: Sequence[int], lcp: Sequence[int], pad_id: int, device: torch.device,
+                keep_logits: bool, last: int) -> _Group:
+    """Rows whose first ``lcp[i]`` tokens are copied from the source prefill ``full``; runs their tails."""
+    full_width = full.mask.shape[1]
     width = max(lcp)
     src = torch.tensor([texts.index(k) for k in keys], device=device)
-    shift = torch.tensor([full_width - len(longest[k]) for k in keys], device=device)  # left padding of the source
+    shift = torch.tensor([full_width - len(sources[texts.index(k)]) for k in keys], device=device)  # source padding
     n_pref = torch.tensor(lcp, device=device)
     j = torch.arange(width, device=device)[None, :] - (width - n_pref)[:, None]  # prefix token index per slot
     valid = j >= 0
@@ -267,11 +287,16 @@ def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], k
     ids, tail_mask = ids.to(device), tail_mask.to(device)
     mask = torch.cat([valid.long(), tail_mask], dim=1)
     pos = n_pref[:, None] + (tail_mask.cumsum(-1) - 1).clamp(min=0)
-    kw: dict[str, Any] = {"logits_to_keep": last} if keep_logits else {}
+    keep = min(last, tail_width)
+    kw: dict[str, Any] = {"logits_to_keep": keep} if keep_logits else {}
     cache = _new_cache(layers) if width else _new_cache()
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                 **_cache_kwargs(model, cache, width, tail_width, device), **kw)
-    tail = out.logits[:, -last:, :].float().argmax(dim=-1) if last > 1 else None
+    tail = None
+    if last > 1:
+        tail = out.logits[:, -keep:, :].float().argmax(dim=-1)
+        if keep < last:
+            tail = torch.cat([tail.new_full((tail.shape[0], last - keep), -1), tail], dim=1)
     return _Group(cache=_out_cache(out), mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows,
                   tail_argmax=tail)
 

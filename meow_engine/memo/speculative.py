@@ -399,7 +399,9 @@ def _prefill_drafted(model: Any, prompts: Sequence[list[int]], first: Sequence[l
             assert g.tail_argmax is not None
             am = g.tail_argmax.tolist()
             nexts: list[int] = []
-            for r, i in enumerate(part):
+            index_of = {rows[i]: i for i in part}
+            for r, rid in enumerate(g.rows):
+                i = index_of[rid]
                 d = first[i]
                 off = last - 1 - len(d)  # column whose argmax predicts d[0]
                 a = 0
@@ -416,8 +418,8 @@ def _prefill_drafted(model: Any, prompts: Sequence[list[int]], first: Sequence[l
     group = groups[0]
     for g in groups[1:]:
         group = _merge(group, g)
-    order = [rows[i] for i in by_len]
-    return group, [accepted[i] for i in by_len], order
+    index_of = {rows[i]: i for i in range(len(rows))}
+    return group, [accepted[index_of[rid]] for rid in group.rows], list(group.rows)
 
 
 def speculative_greedy(
