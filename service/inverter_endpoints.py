@@ -49,7 +49,11 @@ def target_problem(base_url: str, settings: Settings) -> str | None:
     """Why ``base_url`` may not be used with a caller's own key (None: it may)."""
     if configured_name(settings, base_url) is not None:
         return None
-    parts = urlsplit(base_url.strip())
+    try:  # urlsplit and .port raise on a broken IPv6 host or a port out of range (a 422, not a 500)
+        parts = urlsplit(base_url.strip())
+        port = parts.port
+    except ValueError as e:
+        return f"is not a valid URL ({e})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http:// or https:// URL with a host"
     host = parts.hostname
@@ -57,7 +61,7 @@ def target_problem(base_url: str, settings: Settings) -> str | None:
         addresses = {ipaddress.ip_address(host)}
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
                                        type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
             return f"host {host!r} does not resolve"

@@ -109,6 +109,15 @@ def test_nul_in_model_source_is_422(request, backend, source):
     assert "source" in body["detail"] and "NUL" in body["detail"]
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://example.com:99999/v1", "http://example.com:abc/v1"])
+def test_broken_inverter_urls_are_422(idle, model, url):
+    """urlsplit / .port raise ValueError on these: they were 500s."""
+    r = idle.post("/v1/unlearn", json={"model": model["name"], "facts": FACTS,
+                                       "inverter": {"kind": "openai", "base_url": url, "api_key": "sk-own"}})
+    body = problem(r, 422, "validation_error")
+    assert _loc(body) == ["body/inverter/base_url"] and "not a valid URL" in body["detail"]
+
+
 def test_odd_model_paths_are_422(idle, model_root):
     """Paths the OS refuses (a name too long, a file used as a folder, ~ of no such user) were 500s."""
     scratch = model_root / f".stress-{secrets.token_hex(3)}"
