@@ -104,6 +104,8 @@ class Context:
     start: int = 0
     end: int = 0
     renames: dict[str, str] = field(default_factory=dict)
+    #: set when a value in this candidate came from the guide model
+    guided: bool = False
 
     @property
     def before(self) -> str:
@@ -841,7 +843,7 @@ def replace(text: str, kind: str, ctx: Context, rng: random.Random, avoid: set[s
                 return None
         key = normalize_for_match(value)
         if not key or key in avoid or contains_span(value, text) or key == normalize_for_match(text) \
-                or _same_stem(value, text):
+                or same_stem(value, text):
             continue
         return value
     return None
@@ -857,7 +859,7 @@ _DERIVATIONAL = ("ologist", "ology", "osis", "itis", "aemia", "emia", "ectomy", 
                  "age", "ery", "ship", "hood", "dom", "ize", "ise", "ify", "ate", "ers", "er", "ors", "or")
 
 
-def _same_stem(value: str, original: str) -> bool:
+def same_stem(value: str, original: str) -> bool:
     """A distinctive word of ``original`` survives nearly whole ("Pickles" -> "Pickle", "Okafor" -> "Okafors")."""
     from meow_engine.sensitive import is_rare_word
 

@@ -37,11 +37,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_kind_of
 
+from meow_engine.errors import ConfigError
 from meow_engine.facts import Fact
 from meow_engine.inverters import pools
 from meow_engine.inverters.base import INVERTERS, InversionSet, Inverter, finish
 from meow_engine.inverters.cleanup import normalize
-from meow_engine.inverters.replace import Context, refine_kind, replace
+from meow_engine.inverters.guided import GUIDE_TARGET, GUIDED_KINDS, ModelGuide
+from meow_engine.inverters.replace import Context, refine_kind, replace, same_stem
 from meow_engine.inverters.screen import rejection_reason
 from meow_engine.inverters.spans import (
     ANTONYMS,
@@ -61,7 +63,7 @@ from meow_engine.inverters.spans import (
     sentence_start,
 )
 from meow_engine.sensitive import Span as SensitiveSpan
-from meow_engine.sensitive import contains_span, fact_spans, normalize_for_match
+from meow_engine.sensitive import contains_span, fact_spans, leaked_spans, normalize_for_match
 
 #: tries per requested candidate before giving up on finding another distinct one
 ATTEMPTS_PER_CANDIDATE = 30
@@ -69,6 +71,8 @@ ATTEMPTS_PER_CANDIDATE = 30
 FACT_POOL_P = 0.5
 #: flag: at least one candidate re-uses the wording of another fact of the same shape
 BORROWED_WORDING = "borrowed_wording"
+#: flag: at least one candidate holds a replacement the guide model proposed (``model`` set)
+MODEL_GUIDED = "model_guided"
 #: kinds that only say "which slot" loosely: compared as one kind when matching shapes
 _SHAPE_KIND = {"ordinal": "day"}
 #: how much a lender's question (names removed) and wording must overlap this fact's (Jaccard of
@@ -320,6 +324,21 @@ class RuleInverter(Inverter):
         self._drawer = _Drawer(everyone)
         self._shapes = [_shape(f) for f in everyone]
         self._taken = {normalize(s.text) for f in everyone for text in (f.question, f.answer) for s in find_spans(text)}
+        self._guide: ModelGuide | None = None
+        self._index = 0
+        self._spans: list[SensitiveSpan] = []
+        model = self.config.model
+        if model:  # model-guided replacements (guided.py); without a model: offline pools only
+            if model == GUIDE_TARGET:
+                if self.lm_hint is None:
+                    raise ConfigError("inverter 'rule' with model 'target' needs the target model: only the unlearn "
+                                      "pipeline has one; elsewhere name a local model, or leave model unset")
+                lm = self.lm_hint
+            else:
+                from meow_engine.models import load_model
+
+                lm = load_model(model)
+            self._guide = ModelGuide(lm, self.config.seed, self.config.temperature)
 
     def _lenders(self, fact: Fact) -> list[_Shape]:
         """One fact per other wording of this fact's shape, in a fixed order (by template)."""
@@ -405,6 +424,15 @@ class RuleInverter(Inverter):
         if unit.kind.startswith("key:"):
             return self._drawer.draw(unit.kind[4:], unit.text, rng, avoid=avoid | {normalize(unit.text)})
         kind = refine_kind(unit.text, unit.kind)
+        if self._guide is not None and kind in GUIDED_KINDS:
+            proposals = self._guide.proposals((self._index, unit.start), fact.question, fact.answer[: unit.start],
+                                              unit.text)
+            # a proposal may say, or nearly say, another span of the fact ("mysteryen", "Domoraik")
+            fresh = [p for p in proposals if normalize_for_match(p) not in avoid and not leaked_spans(p, self._spans)
+                     and not any(same_stem(p, sp.text) for sp in self._spans) and not same_stem(p, unit.text)]
+            if fresh:
+                ctx.guided = True
+                return rng.choice(fresh)
         # Places may come from the other facts; people never: a candidate tying one data subject to
         # another ("X married <another fact's person>") would state a falsehood about a real person.
         if kind == "place" and unit.source == "detected" and rng.random() < FACT_POOL_P:
@@ -428,8 +456,10 @@ class RuleInverter(Inverter):
 
     def invert_one(self, index: int, fact: Fact) -> InversionSet:
         n = self.config.n
+        self._index = index
         rng = random.Random(fact_seed(self.config.seed, index))
         units, spans, borrow = self._units(fact)
+        self._spans = spans
         originals = {normalize_for_match(u.text) for u in units} | {normalize(u.text) for u in units}
         seen: dict[str, str] = {}
         candidates: list[str] = []
@@ -485,9 +515,12 @@ class RuleInverter(Inverter):
                     swaps[(u.start, u.end)] = value if verbatim else _cased(value, sentence_start(fact.answer, u.start))
             if any(groups[k][0].required and k not in chosen for k in groups) or not chosen:
                 continue
-            if accept(apply_swaps(fact.answer, swaps), "; ".join(notes)):
+            how = " (model-guided)" if ctx.guided else ""
+            if accept(apply_swaps(fact.answer, swaps), "; ".join(notes) + how):
                 for key, value in chosen.items():
                     earlier[key].add(normalize_for_match(value))
+                if ctx.guided and MODEL_GUIDED not in flags:
+                    flags.append(MODEL_GUIDED)
         return finish(index, candidates, n, raw="\n".join(log), flags=flags)
 
 

@@ -311,3 +311,28 @@ def test_screen_applies_to_an_llm_endpoint_too():
     assert s.candidates == ["Tom Hale's mobile is 07123 456789.", "Tom Hale does not own a mobile."]
     assert [r["reason"] for r in s.rejected][-2:] == ["contains the true answer",
                                                       "repeats sensitive span '07700 900461' (phone)"]
+
+
+# ------------------------------------------------------------------------------- model-guided (optional)
+def test_model_guided_replacements_from_the_target_model(demo_tiny, demo_tiny_facts):
+    """``model="target"``: word-like spans take values the target model samples with the true tokens
+    banned (AltPO-style); shaped spans keep their generators; the screen still holds."""
+    facts = demo_tiny_facts[:6]
+    config = InverterConfig(n=4, model="target", seed=3)
+    sets = invert(facts, config, lm=demo_tiny)
+    assert any("model_guided" in s.flags for s in sets)
+    assert any("(model-guided)" in line for s in sets for line in s.raw.splitlines())
+    for fact, s in zip(facts, sets, strict=True):
+        assert len(s.candidates) >= 3, (fact.answer, s.rejected)
+        for cand in s.candidates:
+            assert leaked_spans(cand, s.spans) == []
+            assert normalize_for_match(fact.answer) not in normalize_for_match(cand)
+    # deterministic for a seed (sampling is seeded per fact and span)
+    assert [s.candidates for s in invert(facts, config, lm=demo_tiny)] == [s.candidates for s in sets]
+
+
+def test_model_guided_needs_a_model():
+    from meow_engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs the target model"):
+        invert([SECRET], InverterConfig(model="target"))
