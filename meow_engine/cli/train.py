@@ -28,7 +28,8 @@ def train_cmd(
     merge: Annotated[bool, typer.Option("--merge/--no-merge", help="lora: save merged full weights")] = True,
     epochs: Annotated[float | None, typer.Option(help="epochs over the facts")] = None,
     max_steps: Annotated[int | None, typer.Option(help="optimizer steps (overrides --epochs)")] = None,
-    lr: Annotated[float | None, typer.Option(help="learning rate (default 1e-5 full, 1e-4 lora)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default: by mode and model size, see "
+                                             "FinetuneConfig.lr)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="rows per micro-batch")] = None,
     grad_accum: Annotated[int | None, typer.Option(help="micro-batches per optimizer step")] = None,
     lora_rank: Annotated[int | None, typer.Option(help="LoRA rank")] = None,
