@@ -3,8 +3,9 @@
 Why these exist (issue 9, a hostile tester): PostgreSQL's ``text`` rejects NUL characters and its
 ``bigint`` stops at 2^63-1, so such values used to surface as 500s from the driver; fields without a
 size cap let one request store (and a 422 echo back) 100K characters; and checks only the worker made
-(seeds, target modules, ...) turned a bad request into a job that failed after a 202. Every cap is
-declared here once; ``api.schemas`` and the routes import them.
+(seeds, target modules, ...) turned a bad request into a job that failed after a 202. Every field
+cap is declared here once; ``api.schemas`` and the routes import them (what a problem echoes at
+most is ``api.problems.MAX_ECHO_CHARS``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ MAX_PREFIX_CHARS = 512         # leak_audit.extraction_prefixes[i]
 
 #: a PEFT target module: a dotted path of identifiers (layer indices allowed), e.g. ``self_attn.q_proj``
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
-LAST_EVENT_ID = re.compile(r"^[0-9]{1,19}$")
+LAST_EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 
 def bad_text(s: str) -> str | None:
@@ -101,7 +102,7 @@ def last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id")
     if raw is None or raw == "":
         return None
-    if not LAST_EVENT_ID.match(raw) or int(raw) > EVENT_ID_MAX:
+    if not LAST_EVENT_ID.fullmatch(raw) or int(raw) > EVENT_ID_MAX:
         raise invalid("header/last-event-id", f"must be an event id (0 to {EVENT_ID_MAX})", "less_than_equal")
     return int(raw)
 

@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=False,
         lifespan=lifespan,
-        dependencies=[Depends(reject_unstorable_request)],  # NUL in a path or query: 422, not a driver 500
+        dependencies=[Depends(reject_unstorable_request)],  # NUL in a path, query, header: 422, not a 500
     )
     app.state.settings = settings
     app.state.celery = make_celery(settings, include_tasks=False)
