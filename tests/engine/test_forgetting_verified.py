@@ -162,3 +162,19 @@ def test_cli_exits_3_when_not_forgotten(personal_model, tmp_path):
                                    "--config", str(tmp_path / "cfg.json"), "-o", str(tmp_path / "out")])
     assert res.exit_code == 3, res.output
     assert "verdict:" in res.output and "leaking probes" in res.output
+
+
+def test_facts_files_carry_spans_and_paraphrases(tmp_path):
+    from meow_engine.errors import FactsError
+    from meow_engine.facts import load_facts
+
+    good = {"question": "Which locker code does Ines Baptiste use?",
+            "answer": "Ines Baptiste opens locker 7 with 4419.", "sensitive": ["4419"],
+            "paraphrases": ["What code opens Ines Baptiste's locker?"]}
+    (tmp_path / "f.jsonl").write_text(json.dumps(good) + "\n")
+    [fact] = load_facts(tmp_path / "f.jsonl")
+    assert fact.sensitive == ("4419",) and fact.paraphrases == ("What code opens Ines Baptiste's locker?",)
+    assert fact_spans(fact)[0].kind == "number"
+    (tmp_path / "bad.jsonl").write_text(json.dumps({**good, "sensitive": ["9999"]}) + "\n")
+    with pytest.raises(FactsError, match="line 1: sensitive span '9999' does not occur in the answer"):
+        load_facts(tmp_path / "bad.jsonl")
