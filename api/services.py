@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import repository as repo
@@ -107,7 +108,11 @@ def register_model(session: Session, principal: Principal, name: str, source: st
     row = ModelRow(id=new_id("model"), tenant_id=principal.tenant, shared=shared, name=name, source=normalised,
                    source_kind=kind)
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent registration of the name won between the check and the insert
+        session.rollback()
+        raise ApiProblem(409, "conflict", f"a model named {name!r} already exists") from None
     return row
 
 

@@ -336,6 +336,23 @@ def test_adapter_download_holds_no_db_connection(idle, idle_settings, tenant, tm
     assert seen == [0] * len(seen), seen
 
 
+def test_concurrent_registrations_of_one_name(idle):
+    """Racing registrations of a name: one 201, the rest 409 (the loser's unique-key violation was a 500)."""
+    for _ in range(3):
+        name = f"race-{secrets.token_hex(3)}"
+        codes: list[int] = []
+
+        def register(name: str = name, codes: list[int] = codes) -> None:
+            codes.append(idle.post("/v1/models", json={"name": name, "source": "demo:tiny"}).status_code)
+
+        threads = [threading.Thread(target=register) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(codes) == [201] + [409] * 7, codes
+
+
 # ---------------------------------------------------------------- names never shadow ids
 def test_model_names_cannot_look_like_ids(idle, model):
     for name in (model["id"], "mdl_mine", "MDL_x"):
