@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,7 +64,9 @@ _ORG_GENERIC = {s.casefold().rstrip(".") for s in P.pool("company_suffix")} | {
     "airlines", "motors", "pharma", "technologies", "consulting", "bakery", "bank", "university", "college",
     "school", "hospital", "clinic", "company", "group", "insurance", "energy", "media", "software", "foods",
     "engineering", "publishing", "retail", "telecom", "properties", "shipping", "design", "hotels", "care", "homes",
-    "analytics", "freight", "health", "legal", "of", "the", "and", "&", "for"}
+    "analytics", "freight", "health", "legal", "of", "the", "and", "&", "for", "philharmonic", "orchestra", "choir",
+    "ensemble", "quartet", "band", "club", "fc", "united", "theatre", "theater", "general", "royal", "memorial",
+    "infirmary", "national", "central", "regional", "community", "children's", "county", "city", "museum", "gallery"}
 _TITLES = {t.casefold().rstrip(".") for t in P.pool("title_word")}
 _PARTICLES = {t.casefold() for t in P.pool("name_particle")}
 _FEMININE_WORDS = {"she", "her", "hers", "herself", "mrs", "ms", "miss", "dame", "lady", "mother", "daughter",
@@ -133,7 +136,8 @@ def _other_digit(d: str, rng: random.Random, low: int = 0) -> str:
 
 def _other_letter(c: str, rng: random.Random) -> str:
     alphabet = _UPPER if c.isupper() else _LOWER
-    same_class = [x for x in alphabet if (x.lower() in _VOWELS) == (c.lower() in _VOWELS) and x != c]
+    base = unicodedata.normalize("NFKD", c)[:1].lower()  # "é" counts as a vowel like "e"
+    same_class = [x for x in alphabet if (x.lower() in _VOWELS) == (base in _VOWELS) and x != c]
     return rng.choice(same_class)
 
 
@@ -164,8 +168,14 @@ def _avoid_words(text: str) -> set[str]:
 def refine_kind(text: str, kind: str) -> str:
     """The generator to use: the detector's kind, corrected by shape (a given span's kind is a guess)."""
     t = text.strip()
-    if kind in ("id", "roman"):  # already decided (a code stays a code, digit by digit)
+    if kind in ("id", "roman", "ip", "compass"):  # already decided (a code stays a code, digit by digit)
         return kind
+    if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", t):
+        return "ip"
+    if t in ("N", "S", "E", "W", "NE", "NW", "SE", "SW"):
+        return "compass"
+    if kind == "place" and re.fullmatch(r"[A-Z]{2,3}", t):
+        return "id"  # "DC", "NSW": a region code keeps its letter shape
     if _EMAIL.fullmatch(t):
         return "email"
     if _URL.fullmatch(t):
@@ -248,6 +258,18 @@ def phone(text: str, ctx: Context, rng: random.Random) -> str | None:
     return "".join(out)
 
 
+def _clock_part(text: str, ctx: Context) -> int | None:
+    """24 for the hour of "14:30", 60 for its minutes; None when the number is not part of a time."""
+    if not re.fullmatch(r"\d{2}", text) or not ctx.answer:
+        return None
+    before, after = ctx.answer[ctx.start - 1: ctx.start], ctx.answer[ctx.end: ctx.end + 1]
+    if after == ":" and re.match(r":\d{2}", ctx.answer[ctx.end:]):
+        return 24
+    if before == ":" and re.search(r"\d{1,2}:$", ctx.answer[: ctx.start]):
+        return 60
+    return None
+
+
 def _decimal_split(core: str) -> int | None:
     """Index of the decimal separator in a number like ``48,500.75`` / ``4.250,00`` / ``3.5``, else None."""
     seps = [(i, c) for i, c in enumerate(core) if c in ".,"]
@@ -270,6 +292,9 @@ def number(text: str, ctx: Context, rng: random.Random) -> str | None:
     if m is None:
         return None
     core = m.group(0)
+    clock = _clock_part(text, ctx)
+    if clock is not None:  # "14:30": an hour stays an hour, a minute a minute
+        return f"{rng.choice([v for v in range(clock) if v != int(core)]):0{len(core)}d}"
     if re.fullmatch(r"1[89]\d\d|20\d\d", core) and not _CURRENCY.search(text):
         year = int(core)
         delta = rng.choice([d for d in range(-15, 16) if d != 0])
@@ -414,13 +439,25 @@ def ident(text: str, ctx: Context, rng: random.Random) -> str | None:
             i += len(run)
             continue
         c = text[i]
-        out.append(_other_digit(c, rng) if c.isdigit() else _other_letter(c, rng) if c.isascii() and c.isalpha()
-                   else c)
+        out.append(_other_digit(c, rng) if c.isdigit() else _other_letter(c, rng) if c.isalpha() else c)
         i += 1
     return "".join(out)
 
 
 _BLOOD_GROUPS = ("A", "B", "AB", "O")
+
+
+def ip(text: str, ctx: Context, rng: random.Random) -> str | None:
+    """Another IPv4 address: every octet different, each 1-254 (a private range stays private)."""
+    octets = text.split(".")
+    keep = 2 if octets[0] in ("10", "192", "172") else 0  # "192.168." / "10.x": the private prefix is no secret
+    new = octets[:keep] + [str(rng.choice([v for v in range(1, 255) if str(v) != o])) for o in octets[keep:]]
+    return ".".join(new)
+
+
+def compass(text: str, ctx: Context, rng: random.Random) -> str | None:
+    options = ["N", "S", "E", "W"] if len(text) == 1 else ["NE", "NW", "SE", "SW"]
+    return rng.choice([o for o in options if o != text])
 
 
 def roman(text: str, ctx: Context, rng: random.Random) -> str | None:
@@ -438,7 +475,7 @@ def _runs(text: str, rng: random.Random, ctx: Context, word_pool: list[str], fir
     """Every letter run and digit run of ``text`` replaced (letters by pool words, digits digit by digit)."""
     out: list[str] = []
     first = True
-    for m in re.finditer(r"[A-Za-z]+|\d+|[^A-Za-z\d]+", text):
+    for m in re.finditer(r"[^\W\d_]+|\d+|[\W_]+", text):
         tok = m.group(0)
         if tok.isdigit():
             out.append("".join(_other_digit(c, rng) for c in tok))
@@ -626,6 +663,11 @@ def place(text: str, ctx: Context, rng: random.Random) -> str | None:
     used = _avoid_words(text)
     if len(tokens) == 1 and lowered[0] in _STREET_TYPES:  # "Rue" alone: another street word
         return _pick([t for t in P.pool("street_type") if not t.endswith(".") and len(t) > 3], rng, used)
+    glued = re.fullmatch(r"(.+?)(straße|strasse|weg|gasse|platz|allee|laan|gatan|vej|veien|utca)", text, re.IGNORECASE)
+    if glued and len(tokens) == 1:  # "Lindenstraße": a new stem, the same street word
+        stem = _pick([b for b in P.pool("street_base") if " " not in b], rng,
+                     used | {normalize_for_match(glued.group(1))})
+        return None if stem is None else stem + glued.group(2).lower()
     out = []
     changed = False
     for tok, low in zip(tokens, lowered, strict=True):
@@ -636,6 +678,11 @@ def place(text: str, ctx: Context, rng: random.Random) -> str | None:
             continue
         if (low in _STREET_TYPES and street) or low in _PLACE_GENERIC or low in ("of", "the", "and", "upon", "on"):
             out.append(tok)
+            continue
+        if re.fullmatch(r"[A-Z]{1,3}", tok):  # "NW", "DC": a code or a compass point, not a town
+            out.append(compass(tok, ctx, rng) if tok in ("N", "S", "E", "W", "NE", "NW", "SE", "SW")
+                       else ident(tok, ctx, rng))
+            changed = True
             continue
         m = re.match(r"(.*?)(['’]s)$", tok)
         if m:  # "St Mary's"
@@ -691,10 +738,18 @@ def title(text: str, ctx: Context, rng: random.Random) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------- words
+def _after_subject(ctx: Context) -> bool:
+    prev = ctx.answer[: ctx.start].split()[-1:] if ctx.start > 0 else []
+    return bool(prev) and (prev[0][:1].isupper() or prev[0].casefold() in {"he", "she", "it", "they", "who"})
+
+
 def _category(text: str, ctx: Context) -> str | None:
     cat = P.category_of(text)
     if cat:
         return cat
+    nxt = ctx.after.split()[:1]
+    if nxt and nxt[0][:1].islower() and nxt[0].casefold().strip(".,;:") not in _CONJUNCTIONS:
+        return None  # a modifier ("mild asthma"): the noun it modifies decides, not the cue
     if re.match(r"(?:cancer|disease|tumou?r|failure|infection|transplant)\b", ctx.after, re.IGNORECASE):
         return "body_part"  # "breast cancer": the organ changes, the word after it stays
     if _MEDICAL_SUFFIX.search(text) or re.search(r"\b(?:disease|syndrome|disorder|cancer)$", text, re.IGNORECASE):
@@ -715,6 +770,8 @@ def _category(text: str, ctx: Context) -> str | None:
     return None
 
 
+_CONJUNCTIONS = {"and", "or", "but", "in", "at", "on", "for", "with", "from", "to", "of", "by", "since", "until",
+                 "after", "before", "while", "because", "as", "than", "who", "which", "that"}
 _PROFESSION_ENDINGS = ("ist", "yst", "ian", "er", "or", "ant", "ent", "eon", "ect", "ive")
 
 
@@ -797,6 +854,8 @@ def word(text: str, ctx: Context, rng: random.Random) -> str | None:
     same_end = P.same_suffix_words(low, min_suffix=len(suffix)) if suffix else ()
     options = [w for w in same_end if abs(zipf(w) - z) <= 0.8 and not _shares_trigram(w, low[:4])]
     options = options[:60]
+    if len(options) < 6 and _after_subject(ctx) and low.endswith("s") and not low.endswith("ss"):
+        options += P.pool("verb_s")  # "Arjun earns", "She lectures": a verb after its subject
     if len(options) < 6:  # too few same-ending words: add everyday words of the same part of speech
         options += (P.pool("verb_ing") if low.endswith("ing") else P.pool("verb_ed") if low.endswith("ed")
                     else P.pool("adjective") if low.endswith(("ous", "ful", "ive", "al", "ic", "ish", "less", "able"))
@@ -822,7 +881,8 @@ def composite(text: str, ctx: Context, rng: random.Random) -> str | None:
 
 
 _GENERATORS: dict[str, Callable[[str, Context, random.Random], str | None]] = {
-    "roman": roman, "email": email, "url": url, "phone": phone, "date": date, "number": number, "money": number,
+    "roman": roman, "ip": ip, "compass": compass, "email": email, "url": url, "phone": phone, "date": date,
+    "number": number, "money": number,
     "id": ident, "name": name, "place": place, "org": org, "title": title, "word": word, "given": composite,
 }
 

@@ -400,8 +400,7 @@ class RuleInverter(Inverter):
         # the word lists of find_spans know invented countries and cities ("north of Zhoreth"): a
         # capitalised span they call a place or a person takes that kind
         keys = {(k.start, k.end): k.kind for k in find_spans(answer)}
-        units = [replace_kind(u, {"place": "place", "person": "name"}.get(keys.get((u.start, u.end), ""), u.kind))
-                 if u.kind in ("name", "place", "word") else u for u in units]
+        units = [replace_kind(u, _KEY_KIND.get((u.kind, keys.get((u.start, u.end), "")), u.kind)) for u in units]
         if not given:
             # TOFU-style attributes: a key span (genre, profession, award ...) that covers detected
             # spans replaces them as one unit from its own pool; one the detector missed but the
@@ -540,6 +539,8 @@ class _Unit:
     required: bool = True
 
 
+#: (detector kind, find_spans kind) -> the kind used: the word lists know invented places and people
+_KEY_KIND = {("name", "place"): "place", ("word", "place"): "place", ("word", "person"): "name"}
 #: ``find_spans`` kinds whose values come from the drawer's pools (the others have typed generators)
 _DRAWER_KINDS = {"genre", "profession", "award", "river", "nationality", "gender", "number_word", "title",
                  "antonym", "month", "year", "decade"}
