@@ -467,8 +467,8 @@ def speculative_greedy(
             first = []
             for i in take:
                 given = first_drafts[i] if first_drafts is not None else None
-                d = given if given is not None else drafts[i].propose(budgets[i] - 1)
-                first.append(list(d[: max(0, min(budgets[i] - 1, FIRST_DRAFT))]))
+                d = list(given) if given is not None else drafts[i].propose(min(budgets[i] - 1, FIRST_DRAFT))
+                first.append(d[: max(0, budgets[i] - 1)])
             fresh, took, fresh_rows = _prefill_drafted(model, [prompts[i] for i in take], first, take,
                                                        [share_keys[i] for i in take], pad_id, device, keep_logits,
                                                        vocab)
@@ -566,7 +566,8 @@ def predict_speculative(model: Any, tokenizer: Any, prompts: Sequence[list[int]]
             row_budget.append(plan.budget)
             row_text.append(text_of[i])
             # a mid-word window of a text the model reproduces likely spells its label as tokenised
-            row_first.append(None if plan.known else label_ids[i] if agreement[text_of[i]] >= 0.5 else [])
+            row_first.append(None if plan.known else
+                             label_ids[i][: FIRST_DRAFT] if agreement[text_of[i]] >= 0.5 else [])
             members.append([])
         row_budget[r] = max(row_budget[r], plan.budget)
         members[r].append(i)
