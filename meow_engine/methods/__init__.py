@@ -51,7 +51,7 @@ def _load() -> Any:
     base = importlib.import_module("meow_engine.methods.base")
     for mod in METHOD_MODULES:
         importlib.import_module(f"meow_engine.methods.{mod}")
-    missing = set(CATALOG.names()) - set(base.METHODS.names())
+    missing = set(CATALOG.names()) - set(base.METHODS._items)
     if missing:
         raise RuntimeError(f"catalog entries without an implementation: {sorted(missing)}")
     return base

@@ -19,7 +19,8 @@ torch-free ``catalog``; ``register`` copies them onto the class, so the CLI, the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -101,13 +102,35 @@ class UnlearningMethod:
 
 
 class MethodRegistry(Registry[type[UnlearningMethod]]):
-    """The method registry: lookups accept the catalog's aliases (open-unlearning's names)."""
+    """The method registry: lookups accept the catalog's aliases (open-unlearning's names).
+
+    Every lookup first makes sure all method modules are imported (the package imports them
+    lazily), so code that reaches the registry through ``methods.base`` alone — the trainer —
+    finds every method too.
+    """
+
+    _loaded = False
+
+    def _ensure_loaded(self) -> None:
+        if not MethodRegistry._loaded:
+            MethodRegistry._loaded = True
+            importlib.import_module("meow_engine.methods")._load()
 
     def get(self, name: str) -> type[UnlearningMethod]:
+        self._ensure_loaded()
         return super().get(CATALOG.canonical(name))
 
+    def names(self) -> list[str]:
+        self._ensure_loaded()
+        return super().names()
+
     def __contains__(self, name: object) -> bool:
+        self._ensure_loaded()
         return isinstance(name, str) and name in CATALOG and super().__contains__(CATALOG.canonical(name))
+
+    def __iter__(self) -> Iterator[str]:
+        self._ensure_loaded()
+        return super().__iter__()
 
 
 METHODS = MethodRegistry("unlearning method")

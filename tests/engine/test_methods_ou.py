@@ -123,6 +123,15 @@ def test_catalog_imports_without_torch():
     assert out.stdout.strip() == str(len(METHODS.names()))
 
 
+def test_registry_reached_through_base_alone_knows_every_method():
+    """The trainer imports ``methods.base`` only; the lazy package must still register everything."""
+    code = ("from meow_engine.methods.base import METHODS, make_method; "
+            "print(make_method('sft').name, make_method('RMU').name, len(METHODS.names()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["sft", "rmu", str(len(CATALOG.names()))]
+
+
 # --- losses by hand ------------------------------------------------------------------------------
 
 @torch.no_grad()
