@@ -29,6 +29,11 @@ def find_model(session: Session, principal: Principal, ref: str) -> ModelRow | N
     return session.execute(stmt.limit(1)).scalars().first()
 
 
+def lock_model(session: Session, model_id: str) -> ModelRow | None:
+    """The model row, locked until the transaction ends (``FOR UPDATE``; a no-op on SQLite)."""
+    return session.execute(select(ModelRow).where(ModelRow.id == model_id).with_for_update()).scalars().first()
+
+
 def own_model_named(session: Session, principal: Principal, name: str) -> ModelRow | None:
     stmt = select(ModelRow).where(ModelRow.tenant_id == principal.tenant, ModelRow.name == name)
     return session.execute(stmt).scalars().first()

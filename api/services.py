@@ -130,6 +130,11 @@ def delete_model(session: Session, principal: Principal, ref: str) -> None:
     if row.tenant_id != principal.tenant and not principal.is_admin:
         raise ApiProblem(403, "forbidden", f"model {row.name} is shared by an admin; only an admin key may "
                          "delete it")
+    # Lock the row before looking for jobs: a job being inserted holds a key-share lock on it (its
+    # foreign key), so either that job is seen below (409) or its insert waits and then fails
+    # (create_job's 422); without the lock a job could slip in between and lose its model.
+    if repo.lock_model(session, row.id) is None:
+        raise not_found("model", ref)  # deleted meanwhile
     active = repo.active_job_on_model(session, row.id, [Status.queued, Status.running, Status.cancelling])
     if active:
         raise ApiProblem(409, "model_in_use", f"model {row.name} is used by job {active}, which has not "
@@ -239,9 +244,15 @@ def create_job(session: Session, celery: Celery, settings: Settings, principal: 
                  created_at=now, queued_at=now, updated_at=now)
     job.celery_task_id = job.id
     session.add(job)
-    session.flush()  # the job row before its first event (no ORM relationship orders them)
-    lifecycle.add_event(session, job.id, "status", "job queued", data={"status": "queued"}, at=now)
-    session.commit()
+    model_name = model.name  # a rollback below expires (and may have deleted) the row
+    try:
+        session.flush()  # the job row before its first event (no ORM relationship orders them)
+        lifecycle.add_event(session, job.id, "status", "job queued", data={"status": "queued"}, at=now)
+        session.commit()
+    except IntegrityError:  # the model (or adapter) was deleted since it was looked up
+        session.rollback()
+        raise invalid("body/model", f"model {model_name!r} was deleted while the job was being created",
+                      "unknown_model") from None
     try:
         celery.send_task(UNLEARN_TASK if kind == "unlearn" else MEMO_TASK, args=[job.id], task_id=job.id,
                          queue=settings.queue)

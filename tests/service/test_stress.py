@@ -353,6 +353,37 @@ def test_concurrent_registrations_of_one_name(idle):
         assert sorted(codes) == [201] + [409] * 7, codes
 
 
+def test_delete_racing_job_creation(idle):
+    """Deleting a model while jobs on it are submitted: each job is accepted (and the delete then
+    refused, 409) or refused (422); none is a 500 (a foreign-key violation) and none loses its model."""
+    for _ in range(10):
+        name = f"del-{secrets.token_hex(3)}"
+        assert idle.post("/v1/models", json={"name": name, "source": "demo:tiny"}).status_code == 201
+        out: list[tuple[str, Any]] = []
+
+        def submit(name: str = name, out: list[tuple[str, Any]] = out) -> None:
+            out.append(("job", idle.post("/v1/unlearn", json={"model": name, "facts": FACTS})))
+
+        def delete(name: str = name, out: list[tuple[str, Any]] = out) -> None:
+            out.append(("delete", idle.delete(f"/v1/models/{name}")))
+
+        threads = [threading.Thread(target=submit) for _ in range(3)] + [threading.Thread(target=delete)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(out) == 4, out
+        codes = {what: sorted(r.status_code for w, r in out if w == what) for what in ("job", "delete")}
+        assert set(codes["job"]) <= {202, 422} and codes["delete"] in ([204], [409]), codes
+        accepted = [r.json() for w, r in out if w == "job" and r.status_code == 202]
+        assert all(j["model_id"] is not None and idle.get(f"/v1/unlearn/{j['id']}").json()["model_id"] == j["model_id"]
+                   for j in accepted), accepted
+        if codes["delete"] == [204]:
+            assert accepted == [], codes  # a job accepted before the delete makes the delete a 409
+        for j in accepted:
+            idle.post(f"/v1/unlearn/{j['id']}/cancel")
+
+
 # ---------------------------------------------------------------- names never shadow ids
 def test_model_names_cannot_look_like_ids(idle, model):
     for name in (model["id"], "mdl_mine", "MDL_x"):
