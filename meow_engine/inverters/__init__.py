@@ -18,8 +18,14 @@ For the pipeline, after ``invert``::
         report(s.fact_index, s.uninvertible)                 # e.g. "only 1 of 4 candidates remove ..."
 
 ``lm`` (the target model, optional) is handed to plug-ins that can use it: ``rule`` with
-``InverterConfig.guide = "model"`` samples replacement words from it with the true tokens banned
-(AltPO-style); without a model the offline pools are used.
+``InverterConfig(model="target")`` samples word-like replacements from it with the true span's
+tokens banned (AltPO-style, ``guided.py``; another ``model`` value names a local model to use
+instead); without ``model`` the rule inverter is offline and uses its pools. Sets whose candidates
+came partly from the model carry the ``model_guided`` flag.
+
+Flags a set may carry: ``fewer_than_requested``, ``truncated``, ``extra_call`` (LLM plug-ins),
+``borrowed_wording`` / ``model_guided`` (rule), ``rejected_candidates`` (the screen removed some;
+see ``rejected``), ``uninvertible`` (see ``uninvertible``).
 """
 
 from __future__ import annotations

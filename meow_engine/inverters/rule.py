@@ -7,8 +7,9 @@ dates, amounts, ids, passwords, names, places, organisations, rare words) with a
 kind and shape (``replace.py``: an email stays an email, a phone keeps its digit groups, a date its
 format, a salary its currency and separators, a plate its letter/digit pattern, a street stays a
 street, a diagnosis becomes another diagnosis). Same-kind values may also come from the other
-facts (forget and context) for names, places and TOFU-style attributes (genres, professions,
-awards, titles ...; ``spans.find_spans``), so a candidate reads like a plausible wrong answer,
+facts (forget and context) for places and TOFU-style attributes (genres, professions, awards,
+titles ...; ``spans.find_spans``), never for people (a candidate must not tie one data subject to
+another), so a candidate reads like a plausible wrong answer,
 which is what MEOW wants to train towards. The same span text changes the same way throughout a
 candidate, and candidates use different values from each other wherever a pool allows.
 
@@ -23,6 +24,10 @@ Strategies, in order, until a fact has ``n`` distinct candidates:
    LLM-written inversions are, and what makes MEMO of the truth drop.
 2. *all-spans swap*: the true sentence with every sensitive span (and, for detected spans, every
    other key attribute the question does not name) replaced.
+
+With ``InverterConfig.model`` set (``"target"``: the model ``invert(lm=)`` is given), word-like
+spans take replacements the model samples with the true tokens banned (``guided.py``); shaped spans
+keep their generators, and the pools fill in whatever the model proposes badly.
 
 There is no negation fallback: "It is not true that <the answer>" repeats the fact verbatim, and
 training on it rehearses it. Every candidate is checked with ``screen.rejection_reason`` before it
