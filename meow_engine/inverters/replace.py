@@ -314,12 +314,14 @@ def number(text: str, ctx: Context, rng: random.Random) -> str | None:
         first_sig = next(k for k, v in enumerate(values) if v != "0")
         for k in range(first_sig, last_sig + 1):
             pos = int_digits[k]
-            out[pos] = _other_digit(values[k], rng, low=1 if k == first_sig else 0)
+            # the first and last significant digits stay non-zero: "48,500" never becomes "86,000"
+            out[pos] = _other_digit(values[k], rng, low=1 if k in (first_sig, last_sig) else 0)
     if cut is not None:
         frac = core[cut + 1:]
         if frac.strip("0"):
             for j, ch in enumerate(frac):
-                out[cut + 1 + j] = _other_digit(ch, rng)
+                last = j == len(frac) - 1 and ch != "0"  # "0.5%" never becomes "0.0%"
+                out[cut + 1 + j] = _other_digit(ch, rng, low=1 if last else 0)
     return text[: m.start()] + "".join(out) + text[m.end():]
 
 

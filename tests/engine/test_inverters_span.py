@@ -353,3 +353,56 @@ def test_model_guided_needs_a_model():
 
     with pytest.raises(ConfigError, match="needs the target model"):
         invert([SECRET], InverterConfig(model="target"))
+
+
+# ------------------------------------------------------------------------------- the generators on their own
+@pytest.mark.parametrize("value", ["£48,500", "€4.250,00", "₹12,50,000", "$31.50", "USD 7,250.50", "0.5%", "100",
+                                   "3", "1,250,000"])
+def test_amounts_keep_currency_separators_and_roundness(value):
+    import random
+
+    from meow_engine.inverters.replace import Context, replace
+
+    for seed in range(20):
+        new = replace(value, "money" if not value[0].isdigit() else "number", Context(), random.Random(seed), set())
+        assert new is not None and char_shape(new) == char_shape(value) and new != value, (value, new)
+        assert new.endswith("000") == value.endswith("000")  # a round salary stays round
+        assert new[:1] == value[:1] or value[0].isdigit()  # the currency symbol stays
+
+
+@pytest.mark.parametrize("value, fmt_", [("14 March 1987", "%d %B %Y"), ("March 14, 1987", "%B %d, %Y"),
+                                         ("1987-03-14", "%Y-%m-%d"), ("14/03/1987", "%d/%m/%Y"),
+                                         ("03.11.92", "%d.%m.%y"), ("Mar 1987", "%b %Y"), ("14 Mar", "%d %b")])
+def test_dates_keep_their_format_and_change_every_part(value, fmt_):
+    import random
+
+    from meow_engine.inverters.replace import Context, replace
+
+    old = datetime.strptime(value, fmt_)
+    for seed in range(20):
+        new = replace(value, "date", Context(), random.Random(seed), set())
+        assert new is not None and date_ok(new, fmt_), (value, new)
+        parsed = datetime.strptime(new, fmt_)
+        if "%Y" in fmt_ or "%y" in fmt_:
+            assert parsed.year != old.year
+        if "%m" in fmt_ or "%B" in fmt_ or "%b" in fmt_:
+            assert parsed.month != old.month
+        if "%d" in fmt_:
+            assert parsed.day != old.day
+
+
+@pytest.mark.parametrize("value", ["07700 900461", "+44 7700 900461", "+44 (0)20 7946 0958", "(415) 555-0132",
+                                   "415-555-0132", "+1 415 555 0132", "0161-555-0199", "+46 70 123 45 67"])
+def test_phones_keep_grouping_and_prefix(value):
+    import random
+
+    from meow_engine.inverters.replace import Context, replace
+
+    for seed in range(20):
+        new = replace(value, "phone", Context(), random.Random(seed), set())
+        assert new is not None and char_shape(new) == char_shape(value), (value, new)
+        if value.startswith("+"):
+            assert new.split()[0] == value.split()[0]  # the country code stays
+        if value.startswith("0"):
+            assert new[:2] == value[:2]  # the trunk prefix ("07", "01") stays
+        assert _digits(new)[-4:] != _digits(value)[-4:]
