@@ -8,6 +8,7 @@ included), never negate or repeat the truth, and differ from the others.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -406,3 +407,19 @@ def test_phones_keep_grouping_and_prefix(value):
         if value.startswith("0"):
             assert new[:2] == value[:2]  # the trunk prefix ("07", "01") stays
         assert _digits(new)[-4:] != _digits(value)[-4:]
+
+
+def test_same_candidates_in_another_process():
+    """Nothing depends on set order or hash seeds: two interpreters with different PYTHONHASHSEED agree."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json; from meow_engine.facts import Fact; from meow_engine.inverters import invert; "
+            "from meow_engine.config import InverterConfig; "
+            "facts = [Fact(q, a) for q, a in json.loads(input())]; "
+            "print(json.dumps([s.candidates for s in invert(facts, InverterConfig(n=4, seed=5))]))")
+    facts = json.dumps([[c.values[0].question, c.values[0].answer] for c in CASES])
+    outs = [subprocess.run([sys.executable, "-c", code], input=facts, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "4242")]
+    assert outs[0] == outs[1] and json.loads(outs[0])
