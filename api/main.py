@@ -24,6 +24,7 @@ from api.routes import adapters, health, memo, models, unlearn
 from service.db import session_scope
 from service.jobs import reap_stale
 from service.keys import hmac_secret
+from service.purge import purge_due
 from service.queue import make_celery
 from service.settings import Settings, get_settings
 from service.store import store_from_settings
@@ -50,6 +51,8 @@ def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
             with session_scope(settings.db_url) as session:
                 reaped = reap_stale(session, settings.stale_after_s)
                 purge_expired(session)
+            with session_scope(settings.db_url) as session:
+                purge_due(session, settings.fact_retention_s)  # facts kept past MEOW_FACT_RETENTION_S
             if reaped:
                 log.warning("marked %d stale job(s) crashed: %s", len(reaped), ", ".join(reaped))
         except Exception:  # noqa: BLE001 - keep reaping after a transient DB error

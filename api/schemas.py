@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from api import guards
 from api.guards import check_seed
+from meow_engine import results as engine_results
 from meow_engine.config import (
     FinetuneConfig,
     InverterConfig,
@@ -31,7 +32,7 @@ from meow_engine.config import (
 from meow_engine.errors import ConfigError
 from meow_engine.facts import MAX_PARAPHRASES, MAX_SPANS
 from meow_engine.methods.catalog import CATALOG
-from meow_engine.results import FactReport, MemoResult, RoundRecord, SetSummary
+from meow_engine.results import MemoResult, RoundRecord, SetSummary
 from service.catalog import INVERTER_KINDS, MethodName
 from service.ids import PREFIXES
 
@@ -122,6 +123,8 @@ class FactIn(_In):
 
 class FactSet(BaseModel):
     fact_count: int
+    sha256: list[str] | None = Field(None, description="once purged: per fact, sha256(fact_salt + '\\n' + "
+                                     "question + '\\n' + answer) in hex, in request order")
 
 
 class Progress(BaseModel):
@@ -294,6 +297,42 @@ class UnlearnCreate(UnlearnConfig, _Storable):
         return UnlearnConfig.model_validate({**data, "method": CATALOG.canonical(self.method)})
 
 
+# Result texts are null once a job is purged (service.purge): the engine's result types with their
+# text fields nullable, under the engine's names so SDK type names stay stable.
+class Inversion(engine_results.Inversion):
+    text: str | None  # type: ignore[assignment]
+
+
+class SpanInfo(engine_results.SpanInfo):
+    text: str | None  # type: ignore[assignment]
+
+
+class ProbeOutcome(engine_results.ProbeOutcome):
+    prompt: str | None  # type: ignore[assignment]
+
+
+class FactReport(engine_results.FactReport):
+    question: str | None  # type: ignore[assignment]
+    answer: str | None  # type: ignore[assignment]
+    inversions: list[Inversion] = Field(default_factory=list)  # type: ignore[assignment]
+    spans: list[SpanInfo] = Field(default_factory=list,  # type: ignore[assignment]
+                                  description="the sensitive spans the audit checks")
+    probes: list[ProbeOutcome] = Field(default_factory=list,  # type: ignore[assignment]
+                                       description="the leak table of this fact")
+
+
+class FactMemo(engine_results.FactMemo):
+    question: str | None  # type: ignore[assignment]
+    text: str | None = Field(description="the scored text (the answer in suffix mode)")  # type: ignore[assignment]
+
+
+class Purge(BaseModel):
+    purged_at: int | None = Field(None, description="when the facts' text and generations were removed "
+                                  "(MEOW_FACT_RETENTION_S after the job ended); null: not yet")
+    purged: list[str] = Field(default_factory=list, description="what was removed")
+    fact_salt: str | None = Field(None, description="salt of forget_set.sha256 / retain_set.sha256")
+
+
 class UnlearnResultOut(BaseModel):
     adapter_id: str | None = Field(None, description="the produced adapter (or full weights), see /v1/adapters")
     method: str
@@ -325,6 +364,7 @@ class UnlearnJob(_Times):
     error: JobError | None = None
     attempt: int = 0
     metadata: Metadata = Field(default_factory=dict)
+    purge: Purge = Field(default_factory=Purge, description="the facts' text leaves the service when the job ends")
 
 
 class UnlearnJobList(BaseModel):
@@ -357,7 +397,7 @@ class MemoCreate(MemoConfig, _Storable):
 # The engine's MemoResult as is; its own name keeps the SDK type name stable (no docstring, so the
 # OpenAPI schema stays exactly the engine's fields).
 class MemoResultOut(MemoResult):
-    pass
+    facts: list[FactMemo]  # type: ignore[assignment]
 
 
 class MemoAudit(_Times):
@@ -374,6 +414,7 @@ class MemoAudit(_Times):
     error: JobError | None = None
     attempt: int = 0
     metadata: Metadata = Field(default_factory=dict)
+    purge: Purge = Field(default_factory=Purge, description="the facts' text leaves the service when the job ends")
 
 
 class MemoAuditList(BaseModel):

@@ -27,6 +27,7 @@ from api.schemas import (
     MemoAudit,
     Model,
     Progress,
+    Purge,
     UnlearnCreate,
     UnlearnJob,
     unix,
@@ -317,16 +318,23 @@ def _common(row: JobRow) -> dict[str, Any]:
         progress=Progress(**row.progress) if row.progress else None,
         error=JobError(code=row.error_code, message=row.error_message or "") if row.error_code else None,
         attempt=row.attempt, metadata=row.metadata_ or {}, **_times(row),
+        purge=Purge(purged_at=unix(row.purged_at), purged=row.purged or [], fact_salt=row.fact_salt),
     )
 
 
+def fact_set(facts: list[dict[str, Any]] | None, row: JobRow) -> FactSet:
+    """Count, and once purged the salted digests the facts were replaced by."""
+    facts = facts or []
+    return FactSet(fact_count=len(facts), sha256=[f.get("sha256", "") for f in facts] if row.purged_at else None)
+
+
 def unlearn_out(row: JobRow) -> UnlearnJob:
-    return UnlearnJob(method=row.params.get("method", "meow"), forget_set=FactSet(fact_count=len(row.facts)),
-                      retain_set=FactSet(fact_count=len(row.retain_facts or [])), result=row.result, **_common(row))
+    return UnlearnJob(method=row.params.get("method", "meow"), forget_set=fact_set(row.facts, row),
+                      retain_set=fact_set(row.retain_facts, row), result=row.result, **_common(row))
 
 
 def memo_out(row: JobRow) -> MemoAudit:
-    return MemoAudit(adapter_id=row.adapter_id, fact_set=FactSet(fact_count=len(row.facts)), result=row.result,
+    return MemoAudit(adapter_id=row.adapter_id, fact_set=fact_set(row.facts, row), result=row.result,
                      **_common(row))
 
 

@@ -23,6 +23,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA secure_delete=ON")  # purged fact text is overwritten, not left in free pages
     cur.close()
 
 

@@ -44,6 +44,10 @@ def transition(session: Session, job_id: str, from_states: Iterable[str], to: St
     if values.get("error_code"):
         data["error"] = {"code": values["error_code"], "message": values.get("error_message")}
     add_event(session, job_id, "status", message or f"job {to.value}", level=level, data=data, at=now)
+    if to in TERMINAL:
+        from service.purge import on_terminal
+
+        on_terminal(session, job_id)  # the facts' text leaves with the job (MEOW_FACT_RETENTION_S)
     return True
 
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="HMAC key API keys are hashed with; default for SQLite: a file under data_dir")
     idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long an Idempotency-Key is remembered")
+    fact_retention_s: float = Field(
+        0, ge=0, description="how long a finished job keeps its facts' text and generations before they are "
+        "purged (0: at once, in the transaction that ends the job); scores, counts and the adapter stay")
 
     # worker behaviour
     task_time_limit_s: int = Field(6 * 3600, description="hard per-job limit (the child is killed)")

@@ -133,6 +133,10 @@ class JobRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: a caller's own inverter key: read by the worker at claim and wiped then (or when the job ends)
     inverter_api_key: Mapped[str | None] = mapped_column(Text)
+    #: when the facts' text was purged (``service.purge``), what was removed, and the digests' salt
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged: Mapped[list[str] | None] = mapped_column(JSON)
+    fact_salt: Mapped[str | None] = mapped_column(String(32))
 
 
 class JobEventRow(Base):

@@ -22,6 +22,7 @@ from celery.worker.request import Request
 
 from service import jobs as lifecycle
 from service.db import dispose_all, session_scope
+from service.purge import purge_due
 from service.queue import MEMO_TASK, REAP_TASK, UNLEARN_TASK
 from service.settings import get_settings
 from service.states import RUNNING, Status
@@ -79,10 +80,14 @@ def memo_task(self: Task, job_id: str) -> str | None:
 
 @app.task(name=REAP_TASK, ignore_result=True)
 def reap_task() -> list[str]:
-    """For deployments that prefer celery beat over the built-in reaper threads."""
+    """For deployments that prefer celery beat over the built-in reaper threads. Also purges the
+    facts of jobs whose ``MEOW_FACT_RETENTION_S`` has passed (``service.purge``)."""
     settings = get_settings()
     with session_scope(settings.db_url) as s:
-        return lifecycle.reap_stale(s, settings.stale_after_s)
+        reaped = lifecycle.reap_stale(s, settings.stale_after_s)
+    with session_scope(settings.db_url) as s:
+        purge_due(s, settings.fact_retention_s)
+    return reaped
 
 
 # ---------------------------------------------------------------- worker process hooks

@@ -27,8 +27,10 @@ def test_default_job_forgets_and_carries_the_verdict(client, worker, tiny_model,
     events = client.get(f"/v1/unlearn/{job['id']}/events").json()["data"]
     verdicts = [e for e in events if e.get("stage") == "verdict"]
     assert verdicts and verdicts[0]["data"]["verdict"] == "forgotten"
-    # the event names no fact text: the spans live in the result only
-    assert not any(s["text"] in verdicts[0]["message"] for s in fact["spans"])
+    # the event names no fact text, and the result's span texts were purged when the job ended
+    assert tiny_facts[0]["answer"] not in verdicts[0]["message"]
+    assert all(s["text"] is None and s["kind"] for s in fact["spans"])
+    assert job["purge"]["purged_at"] and "result texts" in job["purge"]["purged"]
 
 
 def test_sensitive_span_not_in_the_answer_is_a_422(client, tiny_model, tiny_facts):
