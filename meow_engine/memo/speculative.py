@@ -59,9 +59,21 @@ FIRST_DRAFT = 8
 #: the width is the widest whose draft slots are expected to carry at least this share of accepted
 #: tokens
 MIN_DRAFT_YIELD = 0.25
-#: fp32 logits the draft pass and a verify step may hold at once (elements); bounds their memory
-#: the way the batch size bounds the KV cache.
+#: fp32 logits the draft pass and a verify step may hold at once (elements) on a CPU; bounds their
+#: memory the way the batch size bounds the KV cache.
 LOGIT_BUDGET = 1 << 26
+#: on a GPU: this share of its free memory (at least ``LOGIT_BUDGET``), so that large batches can
+#: still verify long drafts
+GPU_LOGIT_SHARE = 0.05
+
+
+def logit_budget(device: torch.device) -> int:
+    """Elements of fp32 logits one forward may produce (``LOGIT_BUDGET`` / ``GPU_LOGIT_SHARE``)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return max(LOGIT_BUDGET, int(free * GPU_LOGIT_SHARE) // 4)
+    return LOGIT_BUDGET
+
 #: a unigram re-joins the text only within this many tokens after the row's last aligned position
 #: (common tokens such as "the" would otherwise propose drafts that fail).
 UNIGRAM_REACH = 6
@@ -204,10 +216,11 @@ def draft_pass_argmax(model: Any, texts: Sequence[list[int]], pad_id: int, devic
     vocab = int(getattr(model.config.get_text_config() if hasattr(model.config, "get_text_config")
                         else model.config, "vocab_size", 32000))
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    budget = logit_budget(device)
     start = 0
     while start < len(order):
         width = len(texts[order[start]])
-        rows = max(1, min(batch_size, LOGIT_BUDGET // max(1, width * vocab)))
+        rows = max(1, min(batch_size, budget // max(1, width * vocab)))
         idx = order[start: start + rows]
         start += rows
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
@@ -317,7 +330,7 @@ class StepCost:
 
 
 def _draft_width(lengths: Sequence[int], quality: Sequence[float], rows: int, vocab: int,
-                 cost: StepCost) -> int:
+                 cost: StepCost, budget: int = LOGIT_BUDGET) -> int:
     """Draft slots per row for this step: the width (0 or a power of two) with the most expected
     tokens per second.
 
@@ -326,7 +339,7 @@ def _draft_width(lengths: Sequence[int], quality: Sequence[float], rows: int, vo
     ``lengths`` is -1 for finished rows riding along. Until the cost is fitted, the width follows the
     ``MIN_DRAFT_YIELD`` rule, which also gives the fit different step shapes to learn from.
     """
-    cap = min(MAX_DRAFT, max(0, LOGIT_BUDGET // max(1, rows * vocab) - 1), max(lengths, default=0))
+    cap = min(MAX_DRAFT, max(0, budget // max(1, rows * vocab) - 1), max(lengths, default=0))
     widths = [0]
     while widths[-1] * 2 <= cap:
         widths.append(max(1, widths[-1] * 2))
@@ -374,12 +387,12 @@ def _verify_step(model: Any, g: _Group, drafts: Sequence[list[int]], width: int,
 
 def _prefill_drafted(model: Any, prompts: Sequence[list[int]], first: Sequence[list[int]], rows: list[int],
                      keys: Sequence[int], pad_id: int, device: torch.device, keep_logits: bool,
-                     vocab: int) -> tuple[_Group, list[list[int]], list[int]]:
+                     vocab: int, budget: int = LOGIT_BUDGET) -> tuple[_Group, list[list[int]], list[int]]:
     """Prefill prompts with a first draft appended and verify it in the same forward.
 
     Returns the group (rejected draft slots masked out, ``next`` = the model's token after the
     accepted part), each group row's accepted draft tokens, and the group's rows (``rows`` reordered:
-    rows are prefilled by draft length, in chunks whose verification logits fit ``LOGIT_BUDGET``).
+    rows are prefilled by draft length, in chunks whose verification logits fit ``budget``).
     """
     groups: list[_Group] = []
     accepted: list[list[int]] = [[] for _ in prompts]
@@ -387,7 +400,7 @@ def _prefill_drafted(model: Any, prompts: Sequence[list[int]], first: Sequence[l
     start = 0
     while start < len(by_len):
         n = 1
-        while start + n < len(by_len) and (n + 1) * (len(first[by_len[start + n]]) + 1) * vocab <= LOGIT_BUDGET:
+        while start + n < len(by_len) and (n + 1) * (len(first[by_len[start + n]]) + 1) * vocab <= budget:
             n += 1
         part = by_len[start: start + n]
         start += n
@@ -399,6 +412,7 @@ def _prefill_drafted(model: Any, prompts: Sequence[list[int]], first: Sequence[l
             assert g.tail_argmax is not None
             am = g.tail_argmax.tolist()
             nexts: list[int] = []
+            rejected: list[int] = []
             index_of = {rows[i]: i for i in part}
             for r, rid in enumerate(g.rows):
                 i = index_of[rid]
@@ -409,9 +423,12 @@ def _prefill_drafted(model: Any, prompts: Sequence[list[int]], first: Sequence[l
                     a += 1
                 nexts.append(am[r][off + a])
                 accepted[i] = d[:a]
-                if a < len(d):
-                    g.mask[r, g.mask.shape[1] - (len(d) - a):] = 0
-                    g.pos[r] -= len(d) - a
+                rejected.append(len(d) - a)
+            # rejected draft tokens are each row's last slots: mask them out, step positions back
+            rej = torch.tensor(rejected, dtype=torch.long, device=g.mask.device)
+            cols = torch.arange(g.mask.shape[1], device=g.mask.device)
+            g.mask = g.mask.masked_fill(cols[None, :] >= g.mask.shape[1] - rej[:, None], 0)
+            g.pos = g.pos - rej
             g.next = torch.tensor(nexts, dtype=g.next.dtype, device=g.next.device)
             g.tail_argmax = None
         groups.append(g)
@@ -450,6 +467,7 @@ def speculative_greedy(
     gens: dict[int, list[int]] = {}
     group: _Group | None = None
     cost = StepCost(device)
+    budget = logit_budget(device)
 
     def record(i: int, tok: int) -> bool:
         gens[i].append(tok)
@@ -471,7 +489,7 @@ def speculative_greedy(
                 first.append(d[: max(0, budgets[i] - 1)])
             fresh, took, fresh_rows = _prefill_drafted(model, [prompts[i] for i in take], first, take,
                                                        [share_keys[i] for i in take], pad_id, device, keep_logits,
-                                                       vocab)
+                                                       vocab, budget)
             first_len = {i: len(d) for i, d in zip(take, first, strict=True)}
             for r, i in enumerate(fresh_rows):
                 gens[i] = []
@@ -497,7 +515,7 @@ def speculative_greedy(
         proposals = [drafts[i].propose(budgets[i] - len(gens[i]) - 1) if i >= 0 else [] for i in group.rows]
         width = _draft_width([len(p) if i >= 0 else -1 for p, i in zip(proposals, group.rows, strict=True)],
                              [drafts[i].quality if i >= 0 else 0.0 for i in group.rows], len(group.rows), vocab,
-                             cost)
+                             cost, budget)
         t0 = cost.clock()
         accepted = _verify_step(model, group, proposals, width, pad_id)  # ends in a host copy: synchronised
         cost.observe(width, len(group.rows), cost.clock() - t0)
