@@ -17,7 +17,7 @@ POOLS_FILE = "replacement_pools.json"
 #: categories whose members are looked up when classifying a word span (first match wins)
 WORD_CATEGORIES = ("diagnosis", "medication", "allergen", "blood_type", "employer", "pet_name", "dog_breed",
                    "animal", "colour", "language", "religion", "sport", "instrument", "food", "hobby", "vehicle",
-                   "qualification", "subject")
+                   "car_make", "qualification", "subject")
 
 
 @lru_cache(maxsize=1)

@@ -168,6 +168,9 @@ def _avoid_words(text: str) -> set[str]:
 def refine_kind(text: str, kind: str) -> str:
     """The generator to use: the detector's kind, corrected by shape (a given span's kind is a guess)."""
     t = text.strip()
+    if re.fullmatch(r"[\d,.]+\s?(?:mg|mcg|µg|g|kg|ml|l|cl|cm|mm|m|km|mph|kph|lbs?|oz|ft|in|kwh|kb|mb|gb|tb|h|hrs?"
+                    r"|mins?|s|sec|yrs?|°c|°f)", t, re.IGNORECASE):
+        return "number"  # "50mg", "3km": a quantity, its unit stays
     if kind in ("id", "roman", "ip", "compass"):  # already decided (a code stays a code, digit by digit)
         return kind
     if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", t):
@@ -203,6 +206,9 @@ def refine_kind(text: str, kind: str) -> str:
         return "roman"
     if kind == "name" and t.casefold().rstrip(".") in _TITLES:
         return "name"  # "Dr" on its own: a title, not "Dr" for Drive
+    if kind in ("name", "place", "word", "given") and " " not in t \
+            and (P.category_of(t) or P.groups().get(t.casefold())):
+        return "word"  # "Arabic", "Tuesday", "LLB", "Volvo", "Unit": a pool or sibling group knows what it is
     if kind in ("name", "given") and re.fullmatch(r"[A-Z]{1,4}(?:-[A-Z]{1,4})*", t):
         return "id"  # "NI", "QQ", "M-AB", the "B" of "4B": letters as a code
     if kind in ("name", "word", "given") and (t in COUNTRY_SET or t in _REAL_CITIES or t in _INVENTED_PLACES):
@@ -300,6 +306,11 @@ def number(text: str, ctx: Context, rng: random.Random) -> str | None:
         delta = rng.choice([d for d in range(-15, 16) if d != 0])
         new_year = year + delta if year + delta <= 2025 or year > 2025 else year - abs(delta)
         return text[: m.start()] + str(new_year) + text[m.end():]
+    if core.isdigit() and 1 <= int(core) < 100 and not core.startswith("0") and not _CURRENCY.search(text):
+        v = int(core)  # an age, a count, a dose: a different value of the same size, not any two digits
+        near = [x for x in range(max(1, v // 2), 2 * v + 2) if x != v and len(str(x)) == len(core)]
+        if near:
+            return text[: m.start()] + str(rng.choice(near)) + text[m.end():]
     cut = _decimal_split(core)
     int_part = core if cut is None else core[:cut]
     int_digits = [i for i, c in enumerate(int_part) if c.isdigit()]
@@ -595,7 +606,7 @@ def name(text: str, ctx: Context, rng: random.Random) -> str | None:
         if m and m.group(1):
             tok, suffix = m.group(1), m.group(2)
         single_surname = len(core) == 1 and (tok in surnames or i > 0 or _after_given_name(ctx)
-                                             or tok not in _first_names(None, fict))
+                                             or bool(_SURNAME_ENDINGS.search(tok)))
         pool = surnames if (rank > 0 or single_surname) and (rank == len(core) - 1 or rank > 0) else \
             _first_names(feminine, fict)
         if rank > 0 and rank < len(core) - 1:
@@ -610,6 +621,11 @@ def name(text: str, ctx: Context, rng: random.Random) -> str | None:
         if re.fullmatch(r"[A-Z]\.?", t):
             out[i] = _other_letter(t[0], rng) + t[1:]
     return " ".join(out)
+
+
+#: endings that make a lone name a surname ("Nakamura's novels" is rarer than "Ola's PIN", but these say so)
+_SURNAME_ENDINGS = re.compile(r"(?:son|sen|sson|ez|ov|ova|ev|eva|ski|ska|wicz|ić|vic|wick|stein|berg|mann|ley|"
+                              r"ton|ford|field|shaw|worth|escu|opoulos|ian|yan|oglu|kar|dottir|mura|moto|shita)$")
 
 
 def _after_given_name(ctx: Context) -> bool:
@@ -749,8 +765,9 @@ def _category(text: str, ctx: Context) -> str | None:
     cat = P.category_of(text)
     if cat:
         return cat
-    nxt = ctx.after.split()[:1]
-    if nxt and nxt[0][:1].islower() and nxt[0].casefold().strip(".,;:") not in _CONJUNCTIONS:
+    nxt = [w.casefold().strip(".,;:") for w in ctx.after.split()[:1]]
+    if nxt and nxt[0][:1].isalpha() and ctx.after[:1].islower() and nxt[0] not in _CONJUNCTIONS \
+            and not nxt[0].endswith(("ed", "ing", "ly")):
         return None  # a modifier ("mild asthma"): the noun it modifies decides, not the cue
     if re.match(r"(?:cancer|disease|tumou?r|failure|infection|transplant)\b", ctx.after, re.IGNORECASE):
         return "body_part"  # "breast cancer": the organ changes, the word after it stays

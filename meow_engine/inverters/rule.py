@@ -414,6 +414,8 @@ class RuleInverter(Inverter):
                 if key.kind not in _DRAWER_KINDS or anchored(key, fact.question):
                     continue
                 inside = [u for u in units if u.start < key.end and key.start < u.end]
+                if any(pools.category_of(u.text) for u in inside):
+                    continue  # "Italian" after "speaks": the language pool knows better than "nationality"
                 if all(key.start <= u.start and u.end <= key.end for u in inside):
                     units = [u for u in units if u not in inside]
                     units.append(_Unit(key.start, key.end, key.text, "key:" + key.kind, "detected", bool(inside)))
