@@ -12,6 +12,8 @@ the batch at EOS and new windows take its place, so compute follows the tokens r
 else ``generate`` on fixed batches; length bucketing (windows sorted by prompt length, longest
 first, so padding is small and an out-of-memory error shows up on the first batch); the KV cache;
 and a batch size sized from free memory, halved on CUDA OOM without redoing finished windows.
+``speculative=True`` (engine ``speculative``, the default) adds reference drafting on top of
+continuous batching (``speculative.py``): each window's own text is its draft.
 """
 
 from __future__ import annotations

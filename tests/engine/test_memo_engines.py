@@ -211,3 +211,18 @@ def test_out_of_memory_halves_the_batch_and_keeps_results(trained_tiny, monkeypa
 def test_auto_batch_size_is_bounded(random_tiny):
     bs = auto_batch_size(random_tiny, max_prompt_len=40, max_new_tokens=200)
     assert 1 <= bs <= batched_mod.CPU_MAX_BATCH
+
+
+def test_memo_scores_groups_equal_separate_calls_and_meter_counts(trained_tiny):
+    from meow_engine.memo import memo_meter, memo_scores_groups
+
+    cfg = _cfg(max_new_tokens=16)
+    groups = [PAIRS[:2], [], PAIRS[2:]]
+    with memo_meter() as outer:
+        together = memo_scores_groups(trained_tiny, groups, cfg)
+        with memo_meter() as inner:
+            alone = [memo_scores(trained_tiny, g, cfg) for g in groups]
+    assert [[t.windows for t in g] for g in together] == [[t.windows for t in g] for g in alone]
+    n = len(all_windows(PAIRS))
+    assert inner.calls == 3 and inner.windows == n
+    assert outer.calls == 4 and outer.windows == 2 * n and outer.seconds >= inner.seconds > 0
