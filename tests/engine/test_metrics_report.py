@@ -28,7 +28,7 @@ FACTS = [Fact(f"Where was {n} born?", f"{n} was born in {c}.", id=str(i),
               paraphrased_question=f"What is the birthplace of {n}?")
          for i, (n, c) in enumerate(zip(NAMES, CITIES, strict=True))]
 FORGET, HOLDOUT = FACTS[:6], FACTS[6:]
-OPTS = ReportOptions(max_new_tokens=12)
+OPTS = ReportOptions(max_new_tokens=16)  # TOFU layout: the model writes "Answer: " before the answer
 
 
 @pytest.fixture(scope="module")
