@@ -81,3 +81,5 @@ JobsRead = Annotated[Principal, Depends(require("jobs:read"))]
 JobsWrite = Annotated[Principal, Depends(require("jobs:write"))]
 MemoWrite = Annotated[Principal, Depends(require("memo:write"))]
 AdaptersRead = Annotated[Principal, Depends(require("adapters:read"))]
+#: create, list and delete webhook endpoints and read their deliveries (endpoints carry signing secrets)
+WebhooksWrite = Annotated[Principal, Depends(require("webhooks:write"))]

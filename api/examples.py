@@ -71,3 +71,13 @@ def ok(status: int, example: Any, description: str = "OK",
 
 def body(name: str, summary: str, value: Any) -> dict[str, Any]:
     return {name: {"summary": summary, "value": value}}
+
+
+WEBHOOK_CREATE = {"url": "https://hooks.example.com/meow", "events": ["unlearn.job.succeeded", "unlearn.job.failed"]}
+WEBHOOK_ENDPOINT = {"id": "whe_0193a1b2c3d4e5f60718293a4b", "object": "webhook_endpoint",
+                    "url": "https://hooks.example.com/meow", "events": ["unlearn.job.succeeded", "unlearn.job.failed"],
+                    "created_at": 1767225600, "secret": None}
+WEBHOOK_DELIVERY = {"id": 7, "object": "webhook_delivery", "message_id": "msg_0193a1b2c3d4e5f60718293a4c",
+                    "type": "unlearn.job.succeeded", "job_id": UNLEARN_JOB["id"], "attempt": 2, "succeeded": True,
+                    "status_code": 200, "response": "ok", "error": None, "duration_ms": 41,
+                    "created_at": 1767225720, "message_state": "delivered"}

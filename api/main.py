@@ -20,7 +20,7 @@ from api import problems
 from api.guards import reject_unstorable_request
 from api.idempotency import purge_expired
 from api.limits import BodySizeLimit
-from api.routes import adapters, health, memo, models, unlearn
+from api.routes import adapters, health, memo, models, unlearn, webhooks
 from service.db import session_scope
 from service.jobs import reap_stale
 from service.keys import hmac_secret
@@ -28,6 +28,7 @@ from service.purge import purge_due
 from service.queue import make_celery
 from service.settings import Settings, get_settings
 from service.store import store_from_settings
+from service.webhooks import deliver_due
 
 log = logging.getLogger("meow.api")
 
@@ -36,6 +37,7 @@ TAGS = [
     {"name": "unlearn", "description": "Unlearn jobs: forget facts, get an adapter and before/after evidence."},
     {"name": "memo", "description": "MEMO audits: how strongly a model has memorised facts."},
     {"name": "adapters", "description": "Adapters produced by unlearn jobs, downloadable in PEFT layout."},
+    {"name": "webhooks", "description": "Job state changes delivered to your endpoints (Standard Webhooks)."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -59,6 +61,16 @@ def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
             log.exception("reaper pass failed")
 
 
+def _webhook_loop(settings: Settings, stop: threading.Event) -> None:
+    """Sends due webhook deliveries (``service.webhooks``): off the request path and off the workers."""
+    while not stop.wait(settings.webhook_poll_s):
+        try:
+            while deliver_due(settings) and not stop.is_set():
+                pass
+        except Exception:  # noqa: BLE001 - keep sending after a transient DB error
+            log.exception("webhook pass failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.auth == "required":
@@ -67,15 +79,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = None
+        threads = [threading.Thread(target=_webhook_loop, args=(settings, stop), name="meow-webhooks", daemon=True)]
         if settings.reaper_interval_s > 0:
-            thread = threading.Thread(target=_reaper_loop, args=(settings, stop), name="meow-reaper", daemon=True)
+            threads.append(threading.Thread(target=_reaper_loop, args=(settings, stop), name="meow-reaper",
+                                            daemon=True))
+        for thread in threads:
             thread.start()
         try:
             yield
         finally:
             stop.set()
-            if thread is not None:
+            for thread in threads:
                 thread.join(timeout=5)
 
     app = FastAPI(
@@ -92,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_celery(settings, include_tasks=False)
     app.state.store = store_from_settings(settings.artifacts)
     problems.install(app)
-    for r in (models.router, unlearn.router, memo.router, adapters.router, health.router):
+    for r in (models.router, unlearn.router, memo.router, adapters.router, webhooks.router, health.router):
         app.include_router(r)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 

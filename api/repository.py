@@ -13,7 +13,16 @@ from sqlalchemy import Select, case, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from service.tables import AdapterRow, IdempotencyRow, JobEventRow, JobRow, ModelRow
+from service.tables import (
+    AdapterRow,
+    IdempotencyRow,
+    JobEventRow,
+    JobRow,
+    ModelRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+    WebhookMessageRow,
+)
 
 
 def readable_models(principal: Principal) -> Select[Any]:
@@ -78,3 +87,24 @@ def get_adapter(session: Session, principal: Principal, adapter_id: str) -> Adap
 def idempotency_record(session: Session, tenant: str, key: str) -> IdempotencyRow | None:
     stmt = select(IdempotencyRow).where(IdempotencyRow.tenant_id == tenant, IdempotencyRow.key == key)
     return session.execute(stmt).scalars().first()
+
+
+def readable_webhook_endpoints(principal: Principal) -> Select[Any]:
+    return select(WebhookEndpointRow).where(WebhookEndpointRow.tenant_id == principal.tenant)
+
+
+def get_webhook_endpoint(session: Session, principal: Principal, endpoint_id: str) -> WebhookEndpointRow | None:
+    stmt = readable_webhook_endpoints(principal).where(WebhookEndpointRow.id == endpoint_id)
+    return session.execute(stmt).scalars().first()
+
+
+def webhook_deliveries(session: Session, principal: Principal, endpoint_id: str, after: int | None,
+                       limit: int) -> list[tuple[WebhookDeliveryRow, WebhookMessageRow]]:
+    """An endpoint's delivery attempts, newest first, with the message each one carried."""
+    stmt = (select(WebhookDeliveryRow, WebhookMessageRow)
+            .join(WebhookMessageRow, WebhookMessageRow.id == WebhookDeliveryRow.message_id)
+            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
+            .where(WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookEndpointRow.tenant_id == principal.tenant))
+    if after is not None:
+        stmt = stmt.where(WebhookDeliveryRow.id < after)
+    return [(d, m) for d, m in session.execute(stmt.order_by(WebhookDeliveryRow.id.desc()).limit(limit)).all()]

@@ -477,3 +477,50 @@ class Readiness(BaseModel):
     status: Literal["ok"] = "ok"
     database: Literal["ok"] = "ok"
     broker: Literal["ok"] = "ok"
+
+
+# ---------------------------------------------------------------- webhooks
+class WebhookEndpointCreate(_In):
+    url: str = Field(min_length=1, max_length=2048, description="an http(s) URL; private, loopback and link-local "
+                     "hosts are refused unless the server allows them (MEOW_WEBHOOK_ALLOW)")
+    events: list[str] | None = Field(None, max_length=64, description="event types (`unlearn.job.succeeded`, "
+                                     "`memo.audit.failed`, ...); default: every job state change")
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    events: list[str]
+    created_at: int
+    secret: str | None = Field(None, description="`whsec_…` signing secret (Standard Webhooks); only in the "
+                               "response that created the endpoint")
+
+
+class WebhookEndpointList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookEndpoint]
+    has_more: bool
+
+
+class WebhookDelivery(BaseModel):
+    id: int
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+    message_id: str = Field(description="the `webhook-id` header: the same on every attempt of one event")
+    type: str = Field(description="event type, e.g. unlearn.job.succeeded")
+    job_id: str
+    attempt: int
+    succeeded: bool
+    status_code: int | None = Field(None, description="the receiver's HTTP status; null: no answer")
+    response: str | None = Field(None, description="the first 2048 characters of the receiver's body")
+    error: str | None = Field(None, description="why no answer came (timeout, refused target, ...)")
+    duration_ms: int
+    created_at: int
+    message_state: Literal["pending", "delivered", "failed"] = Field(
+        description="the event's state now: pending (a retry is scheduled), delivered, failed (retries spent)")
+
+
+class WebhookDeliveryList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookDelivery]
+    has_more: bool

@@ -10,7 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 
-PREFIXES = {"model": "mdl", "unlearn": "job", "memo": "aud", "adapter": "adp", "api_key": "key"}
+PREFIXES = {"model": "mdl", "unlearn": "job", "memo": "aud", "adapter": "adp", "api_key": "key",
+            "webhook_endpoint": "whe", "webhook_message": "msg"}
 
 
 def new_id(kind: str) -> str:

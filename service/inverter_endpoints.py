@@ -37,7 +37,7 @@ def endpoint(settings: Settings, name: str) -> InverterEndpoint | None:
     return settings.inverter_endpoints.get(name)
 
 
-def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     mapped = getattr(ip, "ipv4_mapped", None)
     if mapped is not None:
         ip = mapped
@@ -66,7 +66,7 @@ def target_problem(base_url: str, settings: Settings) -> str | None:
         except (socket.gaierror, UnicodeError):
             return f"host {host!r} does not resolve"
         addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
-    bad = sorted(str(a) for a in addresses if not _public(a))
+    bad = sorted(str(a) for a in addresses if not is_public(a))
     if bad:
         return (f"host {host!r} is a private, loopback or link-local address ({', '.join(bad)}); such targets "
                 "must be configured on the server (MEOW_INVERTER_ENDPOINTS)")

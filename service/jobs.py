@@ -23,6 +23,10 @@ def add_event(session: Session, job_id: str, type_: str, message: str = "", *, s
               level: str = "info", data: dict[str, Any] | None = None, at: datetime | None = None) -> None:
     session.add(JobEventRow(job_id=job_id, type=type_, message=message, stage=stage, level=level,
                             data=data or {}, created_at=at or utcnow()))
+    if type_ == "status" and data and data.get("status"):
+        from service.webhooks import enqueue_status
+
+        enqueue_status(session, job_id, data["status"])  # delivered later by the API's sender, never here
 
 
 def transition(session: Session, job_id: str, from_states: Iterable[str], to: Status, *,

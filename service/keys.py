@@ -27,7 +27,7 @@ from service.tables import ApiKeyRow, utcnow
 
 KEY_PREFIX = "meow_sk_"
 SCOPES: tuple[str, ...] = ("models:read", "models:write", "jobs:read", "jobs:write", "memo:write", "adapters:read",
-                           "admin")
+                           "webhooks:write", "admin")
 #: ``admin`` holds every scope and may share models with all tenants
 ADMIN = "admin"
 TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")

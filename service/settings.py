@@ -64,6 +64,16 @@ class Settings(BaseSettings):
         0, ge=0, description="how long a finished job keeps its facts' text and generations before they are "
         "purged (0: at once, in the transaction that ends the job); scores, counts and the adapter stay")
 
+    # webhooks (service.webhooks)
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="hosts, IPs or CIDRs webhook URLs may use although they are private, "
+        "loopback or link-local (':' or ',' separated; e.g. 127.0.0.1 for local receivers)")
+    webhook_retry_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0],
+        description="waits before each retry of a failed delivery (one more attempt than entries)")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="how long one delivery waits for the receiver")
+    webhook_poll_s: float = Field(1.0, gt=0, description="how often the API's sender looks for due deliveries")
+
     # worker behaviour
     task_time_limit_s: int = Field(6 * 3600, description="hard per-job limit (the child is killed)")
     task_soft_time_limit_s: int = Field(6 * 3600 - 300, description="soft limit: the job fails with time_limit")
@@ -76,7 +86,7 @@ class Settings(BaseSettings):
     dtype: str | None = Field(None, description="torch dtype for workers (None: float32)")
     torch_threads: int | None = Field(None, description="torch CPU threads per worker child (None: torch default)")
 
-    @field_validator("model_roots", mode="before")
+    @field_validator("model_roots", "webhook_allow", "webhook_retry_s", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
         return _split_list(v)

@@ -18,7 +18,8 @@ from service import migrate
 from service.db import get_engine
 from service.tables import Base
 
-TABLES = {"models", "jobs", "job_events", "adapters", "api_keys", "idempotency_keys", "alembic_version"}
+TABLES = {"models", "jobs", "job_events", "adapters", "api_keys", "idempotency_keys", "webhook_endpoints",
+          "webhook_messages", "webhook_deliveries", "alembic_version"}
 
 
 def _diff(url: str) -> list:
