@@ -10,7 +10,9 @@ Alternates: AltPO samples them from the target model with a few-shot prompt
 (counter-factual swaps of the answer's key spans, the retain facts as the replacement pool), so
 no generation step and no endpoint are needed. That is a labelled deviation: the alternates are
 counter-factuals of the same kind MEOW trains on, not the model's own samples. Each micro-batch
-row draws one of its fact's ``n_alternates`` candidates at random (seeded).
+row draws one of its fact's ``n_alternates`` candidates at random (seeded). A fact the inverter
+cannot invert (no span to swap, e.g. "Yes.") gets meow's built-in refusal answers as its
+alternates instead, i.e. IdkDPO for that fact, rather than failing the whole run.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from collections.abc import Sequence
 
 import torch
 
-from meow_engine.errors import ConfigError
 from meow_engine.methods.base import Batch, LossContext, UnlearningMethod, register
 from meow_engine.methods.dpo import preference_nlls
 from meow_engine.methods.losses import dpo_loss, mean_nll
+from meow_engine.methods.refusals import REFUSALS
 
 
 @register
@@ -37,11 +39,7 @@ class AltPO(UnlearningMethod):
         p = self.params
         sets = invert([Fact(q, a) for q, a in forget], InverterConfig(kind="rule", n=p.n_alternates, seed=p.seed),
                       context_facts=[Fact(q, a) for q, a in retain])
-        out = [list(s.candidates) for s in sets]
-        for i, cands in enumerate(out):
-            if not cands:
-                raise ConfigError(f"altpo: the rule inverter found no alternate answer for forget row {i}")
-        return out
+        return [list(s.candidates) or list(REFUSALS) for s in sets]
 
     def loss(self, ctx: LossContext, batch: Batch) -> torch.Tensor:
         p, r = self.params, batch["retain"]

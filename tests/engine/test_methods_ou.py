@@ -16,6 +16,7 @@ import torch
 from meow_engine.config import FinetuneConfig, UnlearnConfig
 from meow_engine.errors import ConfigError
 from meow_engine.methods import CATALOG, METHODS, LossContext, make_method
+from meow_engine.methods.refusals import REFUSALS
 from meow_engine.methods.rmu import resolve_layer
 from meow_engine.prompts import IGNORE_INDEX, collate, encode_example
 from meow_engine.training import TrainRow, finetune
@@ -303,6 +304,8 @@ def test_alt_rows_pair_each_forget_question_with_its_own_alternates(random_tiny,
     alts = m.alternates([(r.question, r.answer) for r in forget], [(r.question, r.answer) for r in retain])
     assert [len(a) for a in alts] == [3, 3]
     assert all(a != r.answer for cands, r in zip(alts, forget, strict=True) for a in cands)
+    # a fact with nothing to swap falls back to refusals (IdkDPO for that fact) instead of failing
+    assert m.alternates([("Is it true?", "Yes.")], [(r.question, r.answer) for r in retain]) == [list(REFUSALS)]
     stream = BatchStream(random_tiny, m, forget, retain, batch_size=2, max_length=200, seed=0)
     tok = random_tiny.tokenizer
     for _ in range(3):
