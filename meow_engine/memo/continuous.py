@@ -86,6 +86,15 @@ class _GrowLayer(DynamicLayer):
 
 
     @classmethod
+    def over(cls, kbuf: torch.Tensor, vbuf: torch.Tensor, n: int) -> _GrowLayer:
+        """A layer whose first ``n`` slots of ``kbuf``/``vbuf`` (views are fine) are filled; appends
+        write into the same storage while they fit."""
+        layer = cls()
+        layer.lazy_initialization(kbuf[..., :n, :], vbuf[..., :n, :])
+        layer._set(kbuf, vbuf, n)
+        return layer
+
+    @classmethod
     def holding(cls, keys: torch.Tensor, values: torch.Tensor, room: int) -> _GrowLayer:
         """A layer already holding ``keys``/``values`` with ``room`` free slots after them."""
         layer = cls()
@@ -230,75 +239,82 @@ def _prefill_shared(model: Any, prompts: Sequence[list[int]], rows: list[int], k
     common token prefix with it (keys already carry their rotary positions, which count the same
     real tokens) and only runs its own tail (at least its last token, whose logits start decoding).
     This removes nearly all prefill compute: windows of a text differ by a few characters. Tails
-    are run in buckets of similar length (powers of two), so a few long tails do not pad all others.
+    are run in buckets of similar length (powers of two), so a few long tails do not pad all others;
+    every bucket writes into its rows of one shared buffer, laid out so that all rows end at the
+    same column (no merge copies afterwards).
     ``last`` > 1 also keeps the argmax after each of the last ``last`` tokens (``tail_argmax``, one
     row per group row, left-padded with -1), which verifies drafts appended to the prompts; row i's
     tail then covers at least ``lasts[i]`` (default ``last``) tokens, the positions whose argmax it
     needs. The group's rows come out in bucket order (``_Group.rows`` says which is which).
     """
     texts = list(dict.fromkeys(keys))
+    slot = {k: n for n, k in enumerate(texts)}
     longest: dict[int, list[int]] = {}
     for p, k in zip(prompts, keys, strict=True):
         if k not in longest or len(p) > len(longest[k]):
             longest[k] = p
     full = _prefill(model, [longest[k] for k in texts], list(range(len(texts))), pad_id, device, keep_logits)
+    full_width = full.mask.shape[1]
     need = lasts if lasts is not None else [last] * len(prompts)
     lcp = [max(0, min(_common_prefix(p, longest[k]), len(p) - n)) for p, k, n in zip(prompts, keys, need, strict=True)]
     buckets: dict[int, list[int]] = {}
     for i, (p, n) in enumerate(zip(prompts, lcp, strict=True)):
         buckets.setdefault((len(p) - n - 1).bit_length(), []).append(i)
-    groups = [_tail_group(model, full, [longest[k] for k in texts], texts, [prompts[i] for i in idx],
-                          [rows[i] for i in idx], [keys[i] for i in idx], [lcp[i] for i in idx], pad_id, device,
-                          keep_logits, last) for _, idx in sorted(buckets.items())]
-    group = groups[0]
-    for g in groups[1:]:
-        tails = [group.tail_argmax, g.tail_argmax]
-        group = _merge(group, g)
-        group.tail_argmax = torch.cat(tails) if tails[0] is not None and tails[1] is not None else None
-    return group
-
-
-def _tail_group(model: Any, full: _Group, sources: list[list[int]], texts: list[int], prompts: Sequence[list[int]],
-                rows: list[int], keys: Sequence[int], lcp: Sequence[int], pad_id: int, device: torch.device,
-                keep_logits: bool, last: int) -> _Group:
-    """Rows whose first ``lcp[i]`` tokens are copied from the source prefill ``full``; runs their tails."""
-    full_width = full.mask.shape[1]
-    width = max(lcp)
-    src = torch.tensor([texts.index(k) for k in keys], device=device)
-    shift = torch.tensor([full_width - len(sources[texts.index(k)]) for k in keys], device=device)  # source padding
-    n_pref = torch.tensor(lcp, device=device)
-    j = torch.arange(width, device=device)[None, :] - (width - n_pref)[:, None]  # prefix token index per slot
-    valid = j >= 0
-    col = torch.where(valid, shift[:, None] + j, torch.zeros_like(j))
-    tail_width = max(len(p) - n for p, n in zip(prompts, lcp, strict=True))
-    layers = []
-    for layer in _layers(full.cache):
-        kv = []
-        for t in (layer.keys, layer.values):
-            g = t.transpose(1, 2)[src[:, None], col]  # [rows, width, heads, dim]
-            kv.append(g.masked_fill(~valid[:, :, None, None], 0).transpose(1, 2))
-        layers.append(_GrowLayer.holding(kv[0], kv[1], room=tail_width + _ROOM))
-    ids = torch.full((len(prompts), tail_width), pad_id, dtype=torch.long)
-    tail_mask = torch.zeros((len(prompts), tail_width), dtype=torch.long)
-    for r, (p, n) in enumerate(zip(prompts, lcp, strict=True)):
-        tail = p[n:]
-        ids[r, tail_width - len(tail):] = torch.tensor(tail, dtype=torch.long)
-        tail_mask[r, tail_width - len(tail):] = 1
-    ids, tail_mask = ids.to(device), tail_mask.to(device)
-    mask = torch.cat([valid.long(), tail_mask], dim=1)
-    pos = n_pref[:, None] + (tail_mask.cumsum(-1) - 1).clamp(min=0)
-    keep = min(last, tail_width)
-    kw: dict[str, Any] = {"logits_to_keep": keep} if keep_logits else {}
-    cache = _new_cache(layers) if width else _new_cache()
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                **_cache_kwargs(model, cache, width, tail_width, device), **kw)
-    tail = None
-    if last > 1:
-        tail = out.logits[:, -keep:, :].float().argmax(dim=-1)
-        if keep < last:
-            tail = torch.cat([tail.new_full((tail.shape[0], last - keep), -1), tail], dim=1)
-    return _Group(cache=_out_cache(out), mask=mask, pos=pos[:, -1].clone(), next=_argmax(out.logits), rows=rows,
-                  tail_argmax=tail)
+    order = [i for _, idx in sorted(buckets.items()) for i in idx]
+    tail_w = {b: max(len(prompts[i]) - lcp[i] for i in idx) for b, idx in buckets.items()}
+    width = max(lcp[i] + tail_w[b] for b, idx in buckets.items() for i in idx)  # every row ends here
+    room = width + _ROOM
+    src_layers = _layers(full.cache)
+    big = [(t.new_zeros((len(prompts), *t.shape[1:-2], room, t.shape[-1])),
+            v.new_zeros((len(prompts), *v.shape[1:-2], room, v.shape[-1])))
+           for t, v in ((layer.keys, layer.values) for layer in src_layers)]
+    masks, poss, nexts, tails = [], [], [], []
+    start = 0
+    for b, idx in sorted(buckets.items()):
+        tw = tail_w[b]
+        pre_end = width - tw  # this bucket's prefixes end here, its tail block fills [pre_end, width)
+        sl = slice(start, start + len(idx))
+        start += len(idx)
+        n_pref = torch.tensor([lcp[i] for i in idx], device=device)
+        col = torch.arange(pre_end, device=device)[None, :]
+        j = col - (pre_end - n_pref)[:, None]  # prefix token index per slot (< 0: empty)
+        valid = j >= 0
+        if bool(valid.any()):
+            src = torch.tensor([slot[keys[i]] for i in idx], device=device)
+            shift = torch.tensor([full_width - len(longest[keys[i]]) for i in idx], device=device)
+            gather = torch.where(valid, shift[:, None] + j, torch.zeros_like(j))
+            for layer, (kb, vb) in zip(src_layers, big, strict=True):
+                for t, buf in ((layer.keys, kb), (layer.values, vb)):
+                    g = t.transpose(1, 2)[src[:, None], gather]  # [rows, pre_end, heads, dim]
+                    buf[sl, ..., :pre_end, :] = g.masked_fill(~valid[:, :, None, None], 0).transpose(1, 2)
+        ids = torch.full((len(idx), tw), pad_id, dtype=torch.long)
+        tail_mask = torch.zeros((len(idx), tw), dtype=torch.long)
+        for r, i in enumerate(idx):
+            tail = prompts[i][lcp[i]:]
+            ids[r, tw - len(tail):] = torch.tensor(tail, dtype=torch.long)
+            tail_mask[r, tw - len(tail):] = 1
+        ids, tail_mask = ids.to(device), tail_mask.to(device)
+        mask = torch.cat([valid.long(), tail_mask], dim=1)
+        pos = n_pref[:, None] + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+        keep = min(last, tw)
+        kw: dict[str, Any] = {"logits_to_keep": keep} if keep_logits else {}
+        cache = _new_cache([_GrowLayer.over(kb[sl], vb[sl], pre_end) for kb, vb in big])
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                    **_cache_kwargs(model, cache, pre_end, tw, device), **kw)
+        for layer in _layers(_out_cache(out)):
+            if layer._n != width:
+                raise TypeError("continuous batching needs the model to fill the DynamicCache it is given")
+        masks.append(mask)
+        poss.append(pos[:, -1].clone())
+        nexts.append(_argmax(out.logits))
+        if last > 1:
+            tail = out.logits[:, -keep:, :].float().argmax(dim=-1)
+            if keep < last:
+                tail = torch.cat([tail.new_full((tail.shape[0], last - keep), -1), tail], dim=1)
+            tails.append(tail)
+    cache = _new_cache([_GrowLayer.over(kb, vb, width) for kb, vb in big])
+    return _Group(cache=cache, mask=torch.cat(masks), pos=torch.cat(poss), next=torch.cat(nexts),
+                  rows=[rows[i] for i in order], tail_argmax=torch.cat(tails) if tails else None)
 
 
 def _step(model: Any, g: _Group) -> None:
