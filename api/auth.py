@@ -66,7 +66,9 @@ def require(scope: str) -> Callable[..., Principal]:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    def dependency(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        # counted before the scope check: refused requests cost the caller too (MEOW_RATE_LIMIT)
+        request.app.state.limiter.hit(principal.key_id or f"tenant:{principal.tenant}")
         if not principal.has(scope):
             raise ApiProblem(403, "forbidden", f"this API key lacks the {scope!r} scope")
         return principal

@@ -20,6 +20,7 @@ from api import problems
 from api.guards import reject_unstorable_request
 from api.idempotency import purge_expired
 from api.limits import BodySizeLimit
+from api.ratelimit import RateLimiter
 from api.routes import adapters, health, memo, models, unlearn, webhooks
 from service.db import session_scope
 from service.jobs import reap_stale
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.celery = make_celery(settings, include_tasks=False)
     app.state.store = store_from_settings(settings.artifacts)
+    app.state.limiter = RateLimiter(settings)
     problems.install(app)
     for r in (models.router, unlearn.router, memo.router, adapters.router, webhooks.router, health.router):
         app.include_router(r)

@@ -155,6 +155,8 @@ def add_problem_schemas(spec: dict[str, Any]) -> dict[str, Any]:
                 resp["422"] = problem_responses(422)[422]
             if "requestBody" in op:  # a body that is not JSON (no or another Content-Type)
                 resp.setdefault("415", problem_responses(415)[415])
+            if "401" in resp:  # every authenticated route counts requests per key (api/ratelimit.py)
+                resp.setdefault("429", problem_responses(429)[429])
     for name in ("HTTPValidationError", "ValidationError"):
         if name not in str(spec.get("paths")):
             schemas.pop(name, None)

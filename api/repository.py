@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -61,6 +61,13 @@ def active_job_on_model(session: Session, model_id: str, active: list[str]) -> s
 
 def readable_jobs(principal: Principal, kind: str) -> Select[Any]:
     return select(JobRow).where(JobRow.tenant_id == principal.tenant, JobRow.kind == kind)
+
+
+def queued_jobs(session: Session, principal: Principal) -> int:
+    """How many of the tenant's jobs and audits wait for a worker (``MEOW_MAX_QUEUED_JOBS``)."""
+    stmt = select(func.count()).select_from(JobRow).where(JobRow.tenant_id == principal.tenant,
+                                                         JobRow.status == "queued")
+    return int(session.execute(stmt).scalar_one())
 
 
 def get_job(session: Session, principal: Principal, kind: str, job_id: str) -> JobRow | None:

@@ -236,6 +236,11 @@ def create_job(session: Session, celery: Celery, settings: Settings, principal: 
                metadata: dict[str, str], adapter_id: str | None = None, inverter_api_key: str | None = None
                ) -> JobRow:
     """Insert the job, commit, then enqueue (a worker must never receive an id it cannot read)."""
+    queued = repo.queued_jobs(session, principal)
+    if queued >= settings.max_queued_jobs:  # a soft cap: two racing requests may both pass at the edge
+        raise ApiProblem(429, "too_many_queued_jobs", f"this tenant has {queued} jobs and audits waiting for a worker; "
+                         f"the limit is {settings.max_queued_jobs} (MEOW_MAX_QUEUED_JOBS): wait for some to start "
+                         "or cancel them", headers={"Retry-After": "30"})
     now = utcnow()
     job = JobRow(id=new_id(kind), tenant_id=principal.tenant, kind=kind, status=Status.queued.value,
                  model_id=model.id, model_name=model.name, inverter_api_key=inverter_api_key,

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         0, ge=0, description="how long a finished job keeps its facts' text and generations before they are "
         "purged (0: at once, in the transaction that ends the job); scores, counts and the adapter stay")
 
+    # limits (api/ratelimit.py)
+    rate_limit: str = Field(
+        "600/minute", description="requests per API key (the `limits` syntax: '600/minute', several joined "
+        "by ';'); empty: no limit")
+    rate_limit_storage: str | None = Field(
+        None, description="where rate-limit counters live (a `limits` storage URI); default: the broker's Redis "
+        "when the broker is Redis (shared by every API process), else memory:// (one process: meow serve)")
+    max_queued_jobs: int = Field(50, ge=1, description="most queued (not yet started) jobs and audits per tenant")
+
     # webhooks (service.webhooks)
     webhook_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="hosts, IPs or CIDRs webhook URLs may use although they are private, "
@@ -90,6 +99,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, v: object) -> object:
         return _split_list(v)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        from limits import parse_many
+
+        if v.strip():
+            parse_many(v)  # a typo is a start-up error, not a limit that never applies
+        return v
 
     @field_validator("database_url")
     @classmethod
@@ -122,6 +140,12 @@ class Settings(BaseSettings):
     @property
     def broker(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def rate_limit_storage_uri(self) -> str:
+        if self.rate_limit_storage:
+            return self.rate_limit_storage
+        return self.broker if self.broker.startswith(("redis://", "rediss://")) else "memory://"
 
     @property
     def artifacts(self) -> Path:

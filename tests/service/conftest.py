@@ -160,7 +160,9 @@ def make_settings(pg_url: str, tmp: Path, model_root: Path, **kw: Any) -> Settin
         model_roots=[model_root], queue=f"meow-test-{secrets.token_hex(4)}", heartbeat_s=0.5, stale_after_s=4,
         reaper_interval_s=1, progress_interval_s=0.2, torch_threads=1,
         # webhook receivers in tests listen on 127.0.0.1; every test app's sender retries fast
-        webhook_allow=["127.0.0.1"], webhook_retry_s=[0.5, 0.5], webhook_poll_s=0.2)
+        webhook_allow=["127.0.0.1"], webhook_retry_s=[0.5, 0.5], webhook_poll_s=0.2,
+        # tests poll jobs several times a second; tests/service/test_limits.py sets tight limits itself
+        rate_limit="20000/minute")
     values.update(kw)
     return Settings(**values)
 
