@@ -110,15 +110,6 @@ def _builtin_pools() -> dict[str, list[str]]:
 _BUILTIN = _builtin_pools()
 
 
-@dataclass(frozen=True)
-class _Group:
-    """All mentions of one span value in an answer: they change together."""
-
-    kind: str
-    text: str
-    spans: tuple[Span, ...]
-
-
 def fact_seed(seed: int, index: int) -> int:
     return seed * 1_000_003 + index
 
