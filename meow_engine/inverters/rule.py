@@ -392,6 +392,11 @@ class RuleInverter(Inverter):
             found = locate(answer, sp)
             if found is not None:
                 units.append(_Unit(found[0], found[1], answer[found[0]:found[1]], sp.kind, sp.source, True))
+        # every other mention of a span's text changes with it ("George R.R. Martin": both R's)
+        for u in list(units):
+            for m in re.finditer(rf"(?<![^\W_]){re.escape(u.text)}(?![^\W_])", answer, re.IGNORECASE):
+                if not any(m.start() < v.end and v.start < m.end() for v in units):
+                    units.append(_Unit(m.start(), m.end(), m.group(0), u.kind, u.source, u.required))
         given = any(sp.source == "given" for sp in spans)
         # the word lists of find_spans know invented countries and cities ("north of Zhoreth"): a
         # capitalised span they call a place or a person takes that kind
@@ -589,7 +594,8 @@ def _content_words(fact: Fact) -> list[_Unit]:
     from meow_engine.sensitive import zipf
 
     q = set(re.findall(r"[a-z]+", fact.question.casefold()))
-    found = [m for m in re.finditer(r"[A-Za-z][a-z]{3,}", fact.answer)
-             if m.group(0).casefold() not in _CONTENT_STOP and m.group(0).casefold() not in q]
+    words = [m for m in re.finditer(r"[A-Za-z][a-z]{3,}", fact.answer) if m.group(0).casefold() not in _CONTENT_STOP]
+    # an answer the question already spells out ("Boston" for "... the 'Boston Tea Party'?") still asserts it
+    found = [m for m in words if m.group(0).casefold() not in q] or words
     found.sort(key=lambda m: zipf(m.group(0).casefold()))
     return [_Unit(m.start(), m.end(), m.group(0), "word", "content") for m in found[:FALLBACK_WORDS]]
