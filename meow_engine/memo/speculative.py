@@ -14,11 +14,15 @@ what was known in advance. Here:
    row at all (the model says EOS right after the text).
 2. **Speculative decoding** for what remains (windows cut mid-word, whose prompt ids are not a
    prefix of the text's, and continuations that left the text): rows run in the continuous-batching
-   loop, and each step feeds a row's next token plus a draft (prompt lookup): the text's tokens
-   after the position the row re-joined it (matched on its last two tokens), or the tokens that
-   followed the row's own last bigram earlier (a loop). One forward verifies the whole draft; the
-   row keeps the agreeing prefix plus the model's own token after it. Rejected draft slots stay in
-   the KV cache but are masked out, and are squeezed out when they pile up.
+   loop. A mid-word window of a text the draft pass shows the model reproduces is prefilled with
+   its label's own tokens appended and verified in that same forward. Each later step feeds a
+   row's next token plus a draft (prompt lookup): the text's tokens after the position the row
+   re-joined it (matched on its last two tokens), the same from the other texts of its question and
+   from finished generations, or the tokens that followed the row's own last bigram earlier (a
+   loop). One forward verifies the whole draft; the row keeps the agreeing prefix plus the model's
+   own token after it. Rejected draft slots stay in the KV cache but are masked out, and are
+   squeezed out when they pile up. How wide a step's drafts are follows a fitted per-step cost:
+   on a compute-bound CPU a draft slot costs nearly a decoded token, on a GPU almost nothing.
 
 Exact under greedy: every token a window gets is the argmax of the model's logits for that
 window's own prompt ids (unchanged: the same ``encode_prompts`` ids the other engines use) plus
@@ -65,6 +69,12 @@ LOGIT_BUDGET = 1 << 26
 #: on a GPU: this share of its free memory (at least ``LOGIT_BUDGET``), so that large batches can
 #: still verify long drafts
 GPU_LOGIT_SHARE = 0.05
+#: a unigram re-joins the text only within this many tokens after the row's last aligned position
+#: (common tokens such as "the" would otherwise propose drafts that fail).
+UNIGRAM_REACH = 6
+#: finished generations kept per question as drafts for its other rows (the model tends to answer a
+#: question the same way from many windows); bounded so lookups stay cheap
+MAX_POOL = 64
 
 
 def logit_budget(device: torch.device) -> int:
@@ -73,13 +83,6 @@ def logit_budget(device: torch.device) -> int:
         free, _total = torch.cuda.mem_get_info(device)
         return max(LOGIT_BUDGET, int(free * GPU_LOGIT_SHARE) // 4)
     return LOGIT_BUDGET
-
-#: a unigram re-joins the text only within this many tokens after the row's last aligned position
-#: (common tokens such as "the" would otherwise propose drafts that fail).
-UNIGRAM_REACH = 6
-#: finished generations kept per question as drafts for its other rows (the model tends to answer a
-#: question the same way from many windows); bounded so lookups stay cheap
-MAX_POOL = 64
 
 
 # --------------------------------------------------------------------------------------- drafts
