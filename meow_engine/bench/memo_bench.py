@@ -141,7 +141,11 @@ def run_memo_bench(settings: MemoBenchSettings, reporter: Reporter | None = None
     if settings.threads:
         torch.set_num_threads(settings.threads)
     lm = load_model(settings.model, device=settings.device, dtype=settings.dtype)
-    facts = bench_facts(lm, settings.facts, settings.n_facts)
+    job_need = settings.job_facts + settings.job_retain if settings.job else 0
+    facts = bench_facts(lm, settings.facts, max(settings.n_facts, job_need))
+    if settings.job and (settings.job_facts < 1 or len(facts) < job_need):  # fail before the long part
+        raise ConfigError(f"the job bench needs job_facts + job_retain = {job_need} facts (job_facts >= 1), "
+                          f"{len(facts)} available; pass --no-job or more facts")
     pairs = bench_pairs(facts, settings.n_facts, settings.n_texts)
     base = MemoConfig(mode=settings.mode, max_new_tokens=settings.max_new_tokens,  # type: ignore[arg-type]
                       batch_size=settings.batch_size)
@@ -226,7 +230,8 @@ def run_job_bench(settings: MemoBenchSettings, facts: Sequence[Fact], memo: Memo
     reporter = reporter or NULL_REPORTER
     need = settings.job_facts + settings.job_retain
     if settings.job_facts < 1 or len(facts) < need:
-        raise ConfigError(f"the job bench needs {need} facts (job_facts + job_retain), {len(facts)} available")
+        raise ConfigError(f"the job bench needs job_facts + job_retain = {need} facts (job_facts >= 1), "
+                          f"{len(facts)} available")
     forget, retain = list(facts[: settings.job_facts]), list(facts[settings.job_facts: need])
     finetune = FinetuneConfig(max_steps=settings.job_steps)
     out: dict[str, Any] = {"forget_facts": len(forget), "retain_facts": len(retain), "steps": settings.job_steps,

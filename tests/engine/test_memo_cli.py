@@ -78,3 +78,11 @@ def test_bench_memo_cli_writes_json(model_dir, tmp_path):
                                 "--max-new-tokens", "4", "--device", "cpu", "--no-job"])
     assert table.exit_code == 0, table.output
     assert "speculative" in table.stdout and "MEOW job" not in table.stdout
+
+
+def test_bench_memo_job_without_enough_facts_fails_early_in_one_line(model_dir):
+    res = CliRunner().invoke(app, ["bench", "memo", "--model", str(model_dir), "--device", "cpu",
+                                   "--job-facts", "3", "--job-retain", "2", "--json"])
+    assert res.exit_code == 2 and "needs job_facts + job_retain = 5 facts" in res.stderr
+    last = res.stderr.strip().splitlines()[-1]  # (transformers' weight-loading bar may precede it)
+    assert last.startswith("meow: error:") and "--no-job" in last and res.stdout == ""
