@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import get_session
 from api.problems import ApiProblem
+from service import logs
 from service.keys import ADMIN, SCOPES, authenticate
 from service.tables import DEFAULT_TENANT
 
@@ -49,6 +50,7 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     settings = request.app.state.settings
     if settings.auth == "off":
+        logs.bind(tenant=AUTH_OFF.tenant)
         return AUTH_OFF
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorized("an API key is required: send Authorization: Bearer meow_sk_…")
@@ -58,6 +60,7 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
     session.commit()
     if owner is None:
         raise _unauthorized("the API key is not valid (unknown, malformed or revoked)")
+    logs.bind(tenant=owner.tenant, key_id=owner.key_id)  # on this request's log lines (service/logs.py)
     return Principal(owner.tenant, owner.scopes, owner.key_id)
 
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
@@ -20,11 +20,13 @@ from api import problems
 from api.guards import reject_unstorable_request
 from api.idempotency import purge_expired
 from api.limits import BodySizeLimit
+from api.metrics import Metrics, RequestContext
 from api.ratelimit import RateLimiter
 from api.routes import adapters, health, memo, models, unlearn, webhooks
 from service.db import session_scope
 from service.jobs import reap_stale
 from service.keys import hmac_secret
+from service.logs import configure_logging
 from service.purge import purge_due
 from service.queue import make_celery
 from service.settings import Settings, get_settings
@@ -74,6 +76,7 @@ def _webhook_loop(settings: Settings, stop: threading.Event) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(json_logs=settings.log_json, level=settings.log_level)
     if settings.auth == "required":
         hmac_secret(settings)  # fail at start, not on the first request, when MEOW_SECRET_KEY is missing
 
@@ -111,6 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for r in (models.router, unlearn.router, memo.router, adapters.router, webhooks.router, health.router):
         app.include_router(r)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    metrics = Metrics(settings) if settings.metrics else None
+    app.add_middleware(RequestContext, metrics=metrics)  # outermost: ids and counts cover every response
+    if metrics is not None:
+        def prometheus_metrics() -> Response:
+            body, media_type = metrics.exposition()
+            return Response(body, media_type=media_type)
+
+        app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], include_in_schema=False, tags=["health"])
 
     def openapi() -> dict:
         if app.openapi_schema is None:

@@ -34,6 +34,7 @@ from api.schemas import (
 )
 from service import inverter_endpoints as endpoints
 from service import jobs as lifecycle
+from service import logs
 from service.catalog import BUILTIN_MODELS
 from service.ids import new_id
 from service.queue import MEMO_TASK, UNLEARN_TASK
@@ -249,6 +250,7 @@ def create_job(session: Session, celery: Celery, settings: Settings, principal: 
                  retain_facts=[f.model_dump(exclude_none=True) for f in retain_facts] if retain_facts else None,
                  created_at=now, queued_at=now, updated_at=now)
     job.celery_task_id = job.id
+    logs.bind(job_id=job.id)
     session.add(job)
     model_name = model.name  # a rollback below expires (and may have deleted) the row
     try:

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0, description="how long one delivery waits for the receiver")
     webhook_poll_s: float = Field(1.0, gt=0, description="how often the API's sender looks for due deliveries")
 
+    # observability (service/logs.py, api/metrics.py)
+    log_json: bool = Field(True, description="JSON log lines (false: plain text for a terminal)")
+    log_level: str = Field("INFO", description="root log level of the API and workers")
+    metrics: bool = Field(True, description="serve Prometheus metrics at /metrics (expose it to your scraper only)")
+
     # worker behaviour
     task_time_limit_s: int = Field(6 * 3600, description="hard per-job limit (the child is killed)")
     task_soft_time_limit_s: int = Field(6 * 3600 - 300, description="soft limit: the job fails with time_limit")

@@ -152,6 +152,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str | None:
     if spec is None:
         log.info("job %s not claimed (already taken, cancelled or finished)", job_id)
         return None
+    log.info("job started", extra={"kind": spec.kind, "attempt": spec.attempt, "worker": worker})
     events = JobEvents(settings.db_url, job_id, settings.progress_interval_s)
     store = store_from_settings(settings.artifacts)
     scratch = settings.artifacts / "scratch" / job_id / f"attempt-{spec.attempt}"

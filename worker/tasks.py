@@ -15,6 +15,7 @@ import logging
 import threading
 from typing import Any
 
+import structlog
 from billiard.exceptions import WorkerLostError
 from celery import Task, signals
 from celery.exceptions import TimeLimitExceeded
@@ -22,6 +23,7 @@ from celery.worker.request import Request
 
 from service import jobs as lifecycle
 from service.db import dispose_all, session_scope
+from service.logs import configure_logging
 from service.purge import purge_due
 from service.queue import MEMO_TASK, REAP_TASK, UNLEARN_TASK
 from service.settings import get_settings
@@ -130,6 +132,26 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
 @signals.worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
     _reaper_stop.set()
+
+
+@signals.setup_logging.connect
+def _logging(**_: Any) -> None:
+    """JSON lines like the API's (``service.logs``); connecting here makes Celery leave logging to us."""
+    settings = get_settings()
+    configure_logging(json_logs=settings.log_json, level=settings.log_level)
+
+
+@signals.task_prerun.connect
+def _bind_job(task_id: str | None = None, args: Any = None, **_: Any) -> None:
+    """Every line a job's child writes names the job (jobs carry their id as the only argument)."""
+    structlog.contextvars.clear_contextvars()
+    if args:
+        structlog.contextvars.bind_contextvars(job_id=args[0])
+
+
+@signals.task_postrun.connect
+def _unbind_job(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
 
 
 @signals.worker_process_init.connect
