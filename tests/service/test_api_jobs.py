@@ -44,7 +44,8 @@ def test_submit_get_list_unlearn(idle, model):
     assert job["id"].startswith("job_") and job["object"] == "unlearn.job"
     assert r.headers["location"] == f"/v1/unlearn/{job['id']}"
     assert job["status"] == "queued" and job["queued_at"] and job["running_at"] is None
-    assert job["forget_set"] == {"fact_count": 2} and job["retain_set"] == {"fact_count": 1}
+    assert job["forget_set"] == {"fact_count": 2, "sha256": None}  # digests once the job ends and is purged
+    assert job["retain_set"] == {"fact_count": 1, "sha256": None}
     assert job["params"]["selection"]["k"] == 2 and job["params"]["finetune"]["max_steps"] == 5
     assert job["params"]["inverter"]["kind"] == "rule"  # engine defaults are filled in
     assert job["model_id"] == model["id"] and job["metadata"] == {"ticket": "DSR-1"}
@@ -203,7 +204,7 @@ def test_memo_submit_validation_and_cancel(idle, model):
     assert r.status_code == 202, r.text
     audit = r.json()
     assert audit["id"].startswith("aud_") and audit["status"] == "queued" and audit["object"] == "memo.audit"
-    assert audit["params"]["memo"]["mode"] == "prefix" and audit["fact_set"] == {"fact_count": 2}
+    assert audit["params"]["memo"]["mode"] == "prefix" and audit["fact_set"] == {"fact_count": 2, "sha256": None}
     assert idle.get(f"/v1/memo/{audit['id']}").json()["id"] == audit["id"]
     assert audit["id"] in [a["id"] for a in idle.get("/v1/memo", params={"model": model["id"]}).json()["data"]]
     waited = idle.post("/v1/memo", params={"wait": 0.5}, json={"model": model["name"], "facts": FACTS})
