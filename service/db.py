@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-_engines: dict[tuple[str, int], Engine] = {}
+_engines: dict[tuple[str, int, str], Engine] = {}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -27,8 +27,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def get_engine(url: str) -> Engine:
-    key = (url, os.getpid())
+def get_engine(url: str, pool: str = "main") -> Engine:
+    """``pool``: a name for a separate connection pool (background senders keep out of the one
+    requests draw from)."""
+    key = (url, os.getpid(), pool)
     engine = _engines.get(key)
     if engine is None:
         if url.startswith("sqlite"):
@@ -43,19 +45,19 @@ def get_engine(url: str) -> Engine:
 def dispose_all() -> None:
     """Drop every cached engine; ones inherited through fork are dropped without closing the
     parent's sockets (``close=False``), as SQLAlchemy advises for multiprocessing."""
-    for (_, pid), engine in list(_engines.items()):
+    for (_, pid, _pool), engine in list(_engines.items()):
         engine.dispose(close=pid == os.getpid())
     _engines.clear()
 
 
-def session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+def session_factory(url: str, pool: str = "main") -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url, pool), expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(url: str) -> Iterator[Session]:
+def session_scope(url: str, pool: str = "main") -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
-    session = session_factory(url)()
+    session = session_factory(url, pool)()
     try:
         yield session
         session.commit()

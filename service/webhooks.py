@@ -51,6 +51,8 @@ RESPONSE_CHARS = 2048
 #: a claimed message is not picked again for this long (one attempt's timeout plus margin)
 LEASE = timedelta(seconds=60)
 SECRET_PREFIX = "whsec_"
+#: the sender's own connection pool: a slow receiver never holds a connection requests need
+POOL = "webhooks"
 
 
 def new_secret() -> str:
@@ -156,7 +158,7 @@ def _attempt(url: str, secret: str, msg_id: str, body: str, settings: Settings
 
 def deliver(settings: Settings, msg_id: str) -> bool:
     """One attempt of a claimed message; records it and schedules the next one. True: delivered."""
-    with session_scope(settings.db_url) as s:
+    with session_scope(settings.db_url, POOL) as s:
         row = s.execute(select(WebhookMessageRow, WebhookEndpointRow)
                         .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookMessageRow.endpoint_id)
                         .where(WebhookMessageRow.id == msg_id)).first()
@@ -177,7 +179,7 @@ def deliver(settings: Settings, msg_id: str) -> bool:
         values.update(state="failed", finished_at=now, next_attempt_at=None)
     else:
         values.update(next_attempt_at=now + timedelta(seconds=retries[attempt - 1]))
-    with session_scope(settings.db_url) as s:
+    with session_scope(settings.db_url, POOL) as s:
         if s.get(WebhookEndpointRow, endpoint.id) is None:
             return False
         s.add(WebhookDeliveryRow(message_id=msg_id, endpoint_id=endpoint.id, attempt=attempt, succeeded=ok,
@@ -193,7 +195,7 @@ def deliver(settings: Settings, msg_id: str) -> bool:
 
 def deliver_due(settings: Settings, limit: int = 20) -> int:
     """Claim and attempt the messages that are due; returns how many were attempted."""
-    with session_scope(settings.db_url) as s:
+    with session_scope(settings.db_url, POOL) as s:
         claimed = _claim_due(s, limit)
     for msg_id in claimed:
         try:
