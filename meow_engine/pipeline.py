@@ -97,7 +97,7 @@ def unlearn(
     """
     from meow_engine.methods import METHODS
     from meow_engine.rounds import RoundController
-    from meow_engine.sensitive import fact_spans
+    from meow_engine.sensitive import fact_spans, frame_words
     from meow_engine.training import TrainRow, finetune, save_artifact
 
     config = config or UnlearnConfig()
@@ -117,8 +117,9 @@ def unlearn(
         if config.prompt_format != "auto":
             lm = replace(lm, prompt_format=resolve_format(lm.tokenizer, config.prompt_format))
 
-    forget_spans = [fact_spans(f) for f in forget_facts]
-    retain_spans = [fact_spans(f) for f in retain_facts]
+    frame = frame_words([*forget_facts, *retain_facts])  # the same vocabulary the inverter's screen uses
+    forget_spans = [fact_spans(f, frame) for f in forget_facts]
+    retain_spans = [fact_spans(f, frame) for f in retain_facts]
     reports = [FactReport(index=i, id=f.id, question=f.question, answer=f.answer,
                           spans=[SpanInfo(text=sp.text, kind=sp.kind, source=sp.source) for sp in spans])
                for i, (f, spans) in enumerate(zip(forget_facts, forget_spans, strict=True))]

@@ -38,6 +38,9 @@ SPAN_KINDS = ("email", "url", "title", "id", "money", "date", "phone", "number",
 #: a lower-case word is "rare" below this Zipf frequency (wordfreq's scale: 3 = once per million words,
 #: 4.5 ≈ "nurse", "horror", "salary" are rare; "engineer", "novel", "city", "born" are not)
 RARE_ZIPF = 4.5
+#: a word in the answers of at least this many facts of one request is its frame vocabulary
+#: ("genre", "novels" across an author dataset), not a secret: the rare-word rule skips it
+FRAME_MIN_FACTS = 3
 #: language of the word-frequency list used for the rare-word rule (the other rules are script-agnostic)
 WORD_LANG = "en"
 #: shortest alphabetic run that counts as a core of an id/email/url span
@@ -254,8 +257,21 @@ def _cap_kind(words: list[str], before: str, previous_kind: str | None) -> str:
     return "name"
 
 
-def detect_spans(question: str, answer: str) -> list[Span]:
-    """Sensitive spans of ``answer`` that ``question`` does not already say, in answer order."""
+def frame_words(facts: Sequence[Fact]) -> frozenset[str]:
+    """Words (case-folded) that occur in the answers of ``FRAME_MIN_FACTS`` or more of ``facts``."""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for f in facts:
+        counts.update({w.casefold() for w in _WORD.findall(f.answer)})
+    return frozenset(w for w, n in counts.items() if n >= FRAME_MIN_FACTS)
+
+
+def detect_spans(question: str, answer: str, frame: frozenset[str] = frozenset()) -> list[Span]:
+    """Sensitive spans of ``answer`` that ``question`` does not already say, in answer order.
+
+    ``frame``: words of the request's shared vocabulary (``frame_words``), never rare-word spans.
+    """
     taken = [False] * len(answer)
     found: list[Span] = []
     q_norm = normalize_for_match(question)
@@ -307,7 +323,9 @@ def detect_spans(question: str, answer: str) -> list[Span]:
                 run.append(j)
                 j += 1
             names = [words[r][2] for r in run]
-            sentence_start = s == 0 or answer[:s].rstrip()[-1:] in {".", "!", "?", ":", "\n"}
+            before_word = answer[:s].rstrip()
+            sentence_start = s == 0 or (before_word[-1:] in {".", "!", "?", ":", "\n"}
+                                        and not re.search(r"(?:^|[\s.])[A-Z]\.$", before_word))
             while names and (sentence_start and names[0] == words[run[0]][2] and not is_rare_word(names[0])
                              and names[0].casefold() not in _PLACE_WORDS):
                 run, names, sentence_start = run[1:], names[1:], False
@@ -333,7 +351,7 @@ def detect_spans(question: str, answer: str) -> list[Span]:
     for s, e, w in words:  # rare content words
         if any(taken[s:e]) or len(w) < 4 or not w.islower() and not w[0].islower():
             continue
-        if is_rare_word(w) and _stem(w) not in q_stems:
+        if is_rare_word(w) and _stem(w) not in q_stems and w.casefold() not in frame:
             add(s, e, "word")
     found.sort(key=lambda sp: sp.start)
     return found
@@ -347,8 +365,8 @@ def guess_kind(text: str) -> str:
     return "given"
 
 
-def fact_spans(fact: Fact) -> list[Span]:
-    """The fact's given spans (kind guessed by shape), else the detected ones."""
+def fact_spans(fact: Fact, frame: frozenset[str] = frozenset()) -> list[Span]:
+    """The fact's given spans (kind guessed by shape), else the detected ones (``frame``: see detect_spans)."""
     if fact.sensitive:
         out = []
         for text in fact.sensitive:
@@ -359,4 +377,4 @@ def fact_spans(fact: Fact) -> list[Span]:
             out.append(Span(text=text, kind=guess_kind(text), start=pos, end=pos + len(text) if pos >= 0 else -1,
                             source="given", asked=frozenset(_letters_digits_runs(normalize_for_match(fact.question)))))
         return out
-    return detect_spans(fact.question, fact.answer)
+    return detect_spans(fact.question, fact.answer, frame)

@@ -49,6 +49,7 @@ from meow_engine.inverters.cleanup import clean_candidates, clean_response, norm
 from meow_engine.inverters.prompt import SYSTEM_PROMPT
 from meow_engine.inverters.screen import mark_uninvertible, rejection_reason, screen, uninvertible_reason
 from meow_engine.progress import NULL_REPORTER, Reporter
+from meow_engine.sensitive import fact_spans, frame_words
 
 if TYPE_CHECKING:
     from meow_engine.models import LoadedModel
@@ -71,5 +72,8 @@ def invert(facts: Sequence[Fact], config: InverterConfig, *, context_facts: Sequ
     cls = INVERTERS.get(config.kind)
     inverter = cls(config)
     inverter.lm_hint = lm
+    # the request's shared vocabulary is not secret: spans are found against it, here and in the audit
+    inverter.frame = frame_words([*facts, *(context_facts or [])])
     sets = inverter.invert(facts, context_facts=list(context_facts or []), reporter=reporter or NULL_REPORTER)
-    return [screen(facts[s.fact_index], s, config.n) for s in sets]
+    return [screen(facts[s.fact_index], s, config.n, spans=fact_spans(facts[s.fact_index], inverter.frame))
+            for s in sets]

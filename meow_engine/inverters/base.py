@@ -89,6 +89,8 @@ class Inverter:
     name: ClassVar[str] = ""
     #: the target model when the caller has one (``invert(..., lm=)``); plug-ins may ignore it
     lm_hint: Any = None
+    #: the request's shared vocabulary (``sensitive.frame_words``), set by ``invert``
+    frame: frozenset[str] = frozenset()
 
     def __init__(self, config: InverterConfig) -> None:
         self.config = config

@@ -385,7 +385,7 @@ class RuleInverter(Inverter):
 
     def _units(self, fact: Fact) -> tuple[list[_Unit], list[SensitiveSpan], bool]:
         """(what each candidate replaces, the sensitive spans, whether borrowing a wording is safe)."""
-        spans = fact_spans(fact)
+        spans = fact_spans(fact, self.frame)
         answer = fact.answer
         units: list[_Unit] = []
         for sp in spans:

@@ -442,11 +442,12 @@ def test_same_candidates_in_another_process():
 
 def test_answers_the_question_spells_out_and_repeated_spans():
     """"Boston" for a question that says "Boston Tea Party" is still the claim; both R's of
-    "George R.R. Martin" change together."""
+    "George R.R. Martin" change together, and so does the surname after the initials (initials are
+    not sentence ends)."""
     facts = [Fact("Which city is famous for the historical event of the 'Boston Tea Party'?", "Boston"),
              Fact("Who wrote A Song of Ice and Fire?", "George R.R. Martin")]
     sets = invert(facts, InverterConfig(n=4))
     assert all(len(s.candidates) == 4 for s in sets), [s.rejected for s in sets]
     assert all(re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z]+)*", c) and c != "Boston" for c in sets[0].candidates)
     for c in sets[1].candidates:
-        assert re.fullmatch(r"George ([A-Z])\.\1\. Martin", c) and "R." not in c, c
+        assert re.fullmatch(r"George ([A-Z])\.\1\. [A-Z][a-z]+", c) and "R." not in c and "Martin" not in c, c
