@@ -27,7 +27,7 @@ from service.db import session_scope
 from service.jobs import reap_stale
 from service.keys import hmac_secret
 from service.logs import configure_logging
-from service.purge import purge_due
+from service.purge import prune_broker, purge_due
 from service.queue import make_celery
 from service.settings import Settings, get_settings
 from service.store import store_from_settings
@@ -58,6 +58,7 @@ def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
                 purge_expired(session)
             with session_scope(settings.db_url) as session:
                 purge_due(session, settings.fact_retention_s)  # facts kept past MEOW_FACT_RETENTION_S
+            prune_broker(settings.broker)
             if reaped:
                 log.warning("marked %d stale job(s) crashed: %s", len(reaped), ", ".join(reaped))
         except Exception:  # noqa: BLE001 - keep reaping after a transient DB error

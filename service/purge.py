@@ -25,11 +25,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, make_url, select, update
 from sqlalchemy.orm import Session
 
 from service.states import TERMINAL
@@ -189,6 +192,24 @@ def purge_due(session: Session, retention_s: float) -> list[str]:
     stmt = select(JobRow.id).where(JobRow.status.in_([s.value for s in TERMINAL]), JobRow.purged_at.is_(None),
                                    JobRow.finished_at <= cutoff).limit(100)
     return [job_id for job_id in session.execute(stmt).scalars() if purge_job(session, job_id)]
+
+
+def prune_broker(broker_url: str) -> int:
+    """Drop delivered messages from the SQLite broker of ``meow serve``, which keeps them (``visible =
+    0``) forever; they carry job ids only, but a broker should not grow with every job. Redis
+    deletes a message once it is acknowledged."""
+    if not broker_url.startswith("sqla+sqlite:"):
+        return 0
+    path = make_url(broker_url.removeprefix("sqla+")).database
+    if not path or not Path(path).is_file():
+        return 0
+    with closing(sqlite3.connect(path, timeout=5)) as conn:
+        try:
+            n = conn.execute("DELETE FROM kombu_message WHERE visible = 0").rowcount
+        except sqlite3.OperationalError:  # no such table yet, or the broker is busy: next pass
+            return 0
+        conn.commit()
+    return n
 
 
 def on_terminal(session: Session, job_id: str) -> None:

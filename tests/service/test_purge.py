@@ -220,3 +220,29 @@ def test_retention_delays_the_purge(tmp_path: Path) -> None:
              "probes": [{"kind": "question", "prompt": None, "leaked_after": ["#1"]}]}]}
         assert row.facts == [{"sha256": fact_digest(row.fact_salt or "", FACTS[0])}]
         assert purge_due(s, 0) == []  # once only
+
+
+def test_sqlite_broker_drops_delivered_messages(tmp_path: Path) -> None:
+    """``meow serve``'s SQLite broker keeps delivered messages; the API's reaper pass drops them."""
+    import sqlite3
+
+    from kombu import Connection
+
+    from service.purge import prune_broker
+
+    url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue("q")
+        queue.put({"job": "job_1"})
+        queue.put({"job": "job_2"})
+        queue.get(timeout=5).ack()
+        queue.close()
+
+    def visible() -> list[int]:
+        with sqlite3.connect(tmp_path / "broker.db") as db:
+            return sorted(v for (v,) in db.execute("SELECT visible FROM kombu_message"))
+
+    assert visible() == [0, 1]
+    assert prune_broker(url) == 1
+    assert visible() == [1]  # the message not yet delivered stays
+    assert prune_broker("redis://127.0.0.1:6379/15") == 0
