@@ -140,3 +140,31 @@ def test_refused_targets_events_tenants_and_scopes(settings, receiver: Receiver)
     without = [s for s in SCOPES if s not in ("webhooks:write", "admin")]
     with api_client(settings, f"hooks-{secrets.token_hex(3)}", without) as c:
         problem(c.get("/v1/webhook-endpoints"), 403, "forbidden")
+
+
+def test_meow_serve_sqlite_delivers_and_counts(tmp_path, receiver: Receiver):
+    """The embedded mode (SQLite database and broker, auth off): the same outbox, sender and metrics."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from service import migrate
+    from service.settings import Settings
+
+    local = Settings(data_dir=tmp_path, auth="off", reaper_interval_s=0, webhook_allow=["127.0.0.1"],
+                     webhook_poll_s=0.2, queue=f"meow-test-idle-{secrets.token_hex(3)}")
+    migrate.upgrade(local.db_url)
+    with TestClient(create_app(local)) as c:
+        ep = c.post("/v1/webhook-endpoints", json={"url": receiver.url + "/local",
+                                                   "events": ["memo.audit.queued", "memo.audit.cancelled"]}).json()
+        assert c.post("/v1/models", json={"name": "m", "source": "demo:tiny"}).status_code == 201
+        r = c.post("/v1/memo", json={"model": "m", "facts": [FACT], "max_new_tokens": 4})  # no worker: stays queued
+        assert r.status_code == 202, r.text
+        audit = r.json()["id"]
+        assert c.post(f"/v1/memo/{audit}/cancel").json()["status"] == "cancelled"
+        calls = wait_for(lambda: len(receiver.at("/local")) >= 2 and receiver.at("/local"), 15, "two deliveries")
+        payloads = [Webhook(ep["secret"]).verify(call["body"], call["headers"]) for call in calls]
+        assert [(p["type"], p["data"]["id"]) for p in payloads] == [("memo.audit.queued", audit),
+                                                                     ("memo.audit.cancelled", audit)]
+        metrics = c.get("/metrics").text
+        assert 'meow_jobs{kind="memo",status="cancelled"} 1.0' in metrics
+        assert f'meow_queue_depth{{queue="{local.queue}"}} 0.0' in metrics  # SQLite broker: queued jobs
