@@ -216,8 +216,12 @@ def on_terminal(session: Session, job_id: str) -> None:
     """Called by ``service.jobs.transition`` when a job ends: purge now unless a retention applies."""
     from service.settings import get_settings
 
-    if get_settings().fact_retention_s <= 0:
+    if get_settings().fact_retention_s > 0:
+        return
+    try:
         purge_job(session, job_id)
+    except Exception:  # noqa: BLE001 - never keep a job from ending; the reapers' sweep purges it later
+        log.exception("purge of %s failed; the next sweep retries", job_id)
 
 
 @event.listens_for(Session, "after_commit")
