@@ -246,3 +246,29 @@ def test_sqlite_broker_drops_delivered_messages(tmp_path: Path) -> None:
     assert prune_broker(url) == 1
     assert visible() == [1]  # the message not yet delivered stays
     assert prune_broker("redis://127.0.0.1:6379/15") == 0
+
+
+def test_cancelled_before_start_is_purged_and_replays_purged(tmp_path: Path) -> None:
+    """A queued job cancelled by the API is purged in that request; its idempotent replay is too."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from service.settings import Settings
+
+    local = Settings(data_dir=tmp_path, auth="off", reaper_interval_s=0, queue=f"meow-test-idle-{secrets.token_hex(3)}")
+    migrate.upgrade(local.db_url)
+    with TestClient(create_app(local)) as c:
+        assert c.post("/v1/models", json={"name": "m", "source": "demo:tiny"}).status_code == 201
+        r = c.post("/v1/unlearn", json={"model": "m", **BODY}, headers={"Idempotency-Key": "k1"})
+        assert r.status_code == 202, r.text
+        assert r.json()["params"]["inverter"]["candidates"] == CANDIDATES and r.json()["purge"]["purged_at"] is None
+        job = c.post(f"/v1/unlearn/{r.json()['id']}/cancel").json()
+        assert job["status"] == "cancelled" and job["result"] is None
+        assert_purged_job(job)
+        again = c.post("/v1/unlearn", json={"model": "m", **BODY}, headers={"Idempotency-Key": "k1"})
+        assert again.headers["idempotent-replayed"] == "true" and again.json()["id"] == job["id"]
+        assert again.json()["params"]["inverter"]["candidates"] is None
+    with get_engine(local.db_url).connect() as conn:
+        dump = "\n".join(str(row) for t in inspect(conn).get_table_names()
+                         for row in conn.execute(text(f'SELECT * FROM "{t}"')))
+    assert job["id"] in dump and found(dump) == []
