@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # webhooks (service.webhooks)
     webhook_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="hosts, IPs or CIDRs webhook URLs may use although they are private, "
-        "loopback or link-local (':' or ',' separated; e.g. 127.0.0.1 for local receivers)")
+        "loopback or link-local (comma separated; e.g. 127.0.0.1,::1 for local receivers)")
     webhook_retry_s: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0],
         description="waits before each retry of a failed delivery (one more attempt than entries)")
@@ -100,10 +100,18 @@ class Settings(BaseSettings):
     dtype: str | None = Field(None, description="torch dtype for workers (None: float32)")
     torch_threads: int | None = Field(None, description="torch CPU threads per worker child (None: torch default)")
 
-    @field_validator("model_roots", "webhook_allow", "webhook_retry_s", mode="before")
+    @field_validator("model_roots", "webhook_retry_s", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
         return _split_list(v)
+
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _hosts(cls, v: object) -> object:
+        """Comma-separated only: IPv6 addresses and CIDRs contain colons."""
+        if isinstance(v, str):
+            return [p for p in (s.strip() for s in v.split(",")) if p]
+        return v
 
     @field_validator("rate_limit")
     @classmethod
