@@ -47,18 +47,21 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 def audit(lm: LoadedModel, forget: Sequence[Fact], retain: Sequence[Fact], holdout: Sequence[Fact] | None,
-          config: UnlearnConfig, reporter: Reporter, stage: str) -> tuple[list[float], dict]:
+          config: UnlearnConfig, reporter: Reporter, stage: str, memo: list[float] | None = None
+          ) -> tuple[list[float], dict]:
     """MEMO of the true answers plus one ``probe_model`` pass (greedy ROUGE-L, answer probability,
     paraphrase probes, Min-K%++ membership vs held-out facts, retain probes), per fact.
 
     The probe is the single place generations are made, so the per-fact numbers of the result and
-    the oracle-free report come from the same run.
+    the oracle-free report come from the same run. ``memo``: the true answers' MEMO when the caller
+    already scored them (MEOW scores them with its candidates in one engine call).
     """
     from meow_engine.memo import compute_memo
     from meow_engine.metrics.report import ReportOptions, probe_model
 
     reporter.emit(stage, 0, 2)
-    memo = [f.memo for f in compute_memo(lm, forget, config.memo, reporter=reporter).facts]
+    if memo is None:
+        memo = [f.memo for f in compute_memo(lm, forget, config.memo, reporter=reporter).facts]
     reporter.check_stop()
     reporter.emit(stage, 1, 2)
     probe = probe_model(lm, forget, holdout_facts=holdout or None, retain_facts=retain or None,
@@ -125,13 +128,13 @@ def unlearn(
                for i, (f, spans) in enumerate(zip(forget_facts, forget_spans, strict=True))]
     leak_on = config.leak_audit.enabled
 
-    def audited(model_now: LoadedModel, when: str) -> tuple[list[float], dict]:
+    def audited(model_now: LoadedModel, when: str, memo: list[float] | None = None) -> tuple[list[float], dict]:
         """Audit ``model_now`` and copy its per-fact numbers into the reports' ``*_<when>`` fields."""
         if not config.audit:
             return [], {}
         with timer.stage(f"audit_{when}"):
             memo, probe = audit(model_now, forget_facts, retain_facts, holdout_facts, config, reporter,
-                                f"audit_{when}")
+                                f"audit_{when}", memo=memo)
         for r, m, score, gen in zip(reports, memo, _items(probe, "forget", "rougeL"),
                                     _items(probe, "forget", "generation"), strict=True):
             setattr(r, f"memo_{when}", m)
@@ -139,7 +142,10 @@ def unlearn(
             setattr(r, f"generation_{when}", gen)
         return memo, probe
 
-    memo_before, probe_before = audited(lm, "before")
+    sets, cand_scores, truth_memo = None, None, None
+    if method_cls.uses_inversions:  # inverted first, so MEMO scores the truth and the candidates in one call
+        sets, cand_scores, truth_memo = _invert_and_score(lm, forget_facts, retain_facts, config, reporter, timer)
+    memo_before, probe_before = audited(lm, "before", memo=truth_memo)
     reporter.check_stop()
     controller = RoundController(lm, forget_facts, forget_spans, retain_facts, retain_spans, config, reporter)
     if leak_on:
@@ -148,7 +154,7 @@ def unlearn(
     reporter.check_stop()
 
     if method_cls.uses_inversions:
-        rows = _inverted_rows(lm, forget_facts, retain_facts, config, reporter, reports, timer)
+        rows = _inverted_rows(sets, cand_scores, forget_facts, config, reports, timer)
         if rows and config.train_raw:
             rows += [replace(r, raw=True) for r in dict.fromkeys(rows)]
         if rows and retain_facts and config.retain_anchor > 0:
@@ -223,21 +229,35 @@ def unlearn(
     )
 
 
-def _inverted_rows(lm: LoadedModel, forget: list[Fact], retain: list[Fact], config: UnlearnConfig,
-                   reporter: Reporter, reports: list[FactReport], timer: _Timer) -> list:
-    """Invert → MEMO-score every candidate → select top-k → round-robin training rows."""
+def _invert_and_score(lm: LoadedModel, forget: list[Fact], retain: list[Fact], config: UnlearnConfig,
+                      reporter: Reporter, timer: _Timer) -> tuple[list, list, list[float] | None]:
+    """Invert, then MEMO of every candidate and (when audited) of the true answers in one engine call.
+
+    Returns the inversion sets, the candidates' scores (flat, in set order) and the true answers'
+    MEMO (None without audit). One call lets the engine batch all windows together, and a true
+    answer is a good speculative draft for its own inversions.
+    """
     from meow_engine.inverters import invert, mark_uninvertible
-    from meow_engine.memo import memo_scores
-    from meow_engine.selection import select_candidates, training_rows
-    from meow_engine.training import TrainRow
+    from meow_engine.memo import memo_scores_groups
 
     with timer.stage("invert"):
         sets = invert(forget, config.inverter, context_facts=retain, reporter=reporter, lm=lm)
         mark_uninvertible(sets, config.selection.k)
     reporter.check_stop()
     pairs = [(forget[s.fact_index].question, c) for s in sets for c in s.candidates]
+    truth = [(f.question, f.answer) for f in forget] if config.audit else []
     with timer.stage("memo_candidates"):
-        scored = memo_scores(lm, pairs, config.memo, reporter=reporter) if pairs else []
+        truth_scored, scored = memo_scores_groups(lm, [truth, pairs], config.memo, reporter=reporter) \
+            if pairs or truth else ([], [])
+    return sets, list(scored), [t.memo for t in truth_scored] if config.audit else None
+
+
+def _inverted_rows(sets: list, scored: list, forget: list[Fact], config: UnlearnConfig,
+                   reports: list[FactReport], timer: _Timer) -> list:
+    """Select top-k of each fact's scored candidates → round-robin training rows."""
+    from meow_engine.selection import select_candidates, training_rows
+    from meow_engine.training import TrainRow
+
     rows = []
     pos = 0
     with timer.stage("select"):

@@ -76,7 +76,8 @@ def test_events_are_ordered_and_cover_the_stages(client, done_job):
     stages = [e["stage"] for e in events if e["type"] == "progress"]
     runs = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
     it = iter(runs)  # the pipeline's stages appear in this order (other stages may interleave)
-    assert all(stage in it for stage in ["audit_before", "invert", "memo", "finetune", "audit_after"]), runs
+    # MEOW inverts first so that MEMO scores the true answers and the candidates in one engine call
+    assert all(stage in it for stage in ["invert", "memo", "audit_before", "finetune", "audit_after"]), runs
     ft = [e["data"] for e in events if e["stage"] == "finetune"]
     assert ft[-1]["step"] == ft[-1]["total"] == 40
     assert events[-1]["type"] == "status" and events[-1]["data"]["status"] == "succeeded"
