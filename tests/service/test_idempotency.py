@@ -156,6 +156,8 @@ def test_expired_records_are_purged(idle_settings, model):
         assert repo.idempotency_record(s, "idem-purge", key["Idempotency-Key"]) is not None
     time.sleep(0.7)
     with session_scope(short.db_url) as s:
-        assert purge_expired(s) >= 1
+        # the module's open API app runs the same purge from its reaper every second, so it may
+        # have deleted the record first: what is checked is that it is gone, by one or the other
+        purge_expired(s)
     with session_scope(short.db_url) as s:
         assert repo.idempotency_record(s, "idem-purge", key["Idempotency-Key"]) is None
