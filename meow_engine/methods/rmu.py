@@ -31,11 +31,13 @@ REFERENCE_LAYER = 7
 def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
     """The stack of decoder blocks of a (possibly PEFT-wrapped) causal LM."""
     base: Any = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, "model", base)
-    for attr in ("layers", "h", "blocks"):
-        layers = getattr(inner, attr, None)
-        if isinstance(layers, torch.nn.ModuleList):
-            return layers
+    inners = [getattr(base, "model", None), getattr(base, "transformer", None), getattr(base, "gpt_neox", None),
+              getattr(base, "base_model", None), base]
+    for inner in inners:
+        for attr in ("layers", "h", "blocks"):
+            layers = getattr(inner, attr, None) if inner is not None else None
+            if isinstance(layers, torch.nn.ModuleList):
+                return layers
     raise ConfigError(f"rmu: cannot find the decoder layers of {type(base).__name__}")
 
 
