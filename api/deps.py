@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from service.db import session_factory
+from service.purge import RETENTION_KEY
 from service.settings import Settings
 from service.store import LocalArtifactStore
 
@@ -20,7 +21,9 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """Routes commit explicitly (enqueue must follow the commit); anything left is rolled back."""
-    session = session_factory(request.app.state.settings.db_url)()
+    settings = request.app.state.settings
+    session = session_factory(settings.db_url)()
+    session.info[RETENTION_KEY] = settings.fact_retention_s  # a cancel ends a job: purge by this app's setting
     try:
         yield session
     finally:

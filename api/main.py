@@ -27,7 +27,7 @@ from service.db import session_scope
 from service.jobs import reap_stale
 from service.keys import hmac_secret
 from service.logs import configure_logging
-from service.purge import prune_broker, purge_due
+from service.purge import RETENTION_KEY, prune_broker, purge_due
 from service.queue import make_celery
 from service.settings import Settings, get_settings
 from service.store import store_from_settings
@@ -54,6 +54,7 @@ def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
     while not stop.wait(settings.reaper_interval_s):
         try:
             with session_scope(settings.db_url) as session:
+                session.info[RETENTION_KEY] = settings.fact_retention_s
                 reaped = reap_stale(session, settings.stale_after_s)
                 purge_expired(session)
             with session_scope(settings.db_url) as session:

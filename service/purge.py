@@ -212,11 +212,19 @@ def prune_broker(broker_url: str) -> int:
     return n
 
 
+#: ``session.info`` key through which a process whose settings are not the environment's (an API app
+#: built by ``create_app(settings)``) passes its ``MEOW_FACT_RETENTION_S``
+RETENTION_KEY = "meow_fact_retention_s"
+
+
 def on_terminal(session: Session, job_id: str) -> None:
     """Called by ``service.jobs.transition`` when a job ends: purge now unless a retention applies."""
-    from service.settings import get_settings
+    retention = session.info.get(RETENTION_KEY)
+    if retention is None:
+        from service.settings import get_settings
 
-    if get_settings().fact_retention_s > 0:
+        retention = get_settings().fact_retention_s
+    if retention > 0:
         return
     try:
         purge_job(session, job_id)

@@ -272,3 +272,11 @@ def test_cancelled_before_start_is_purged_and_replays_purged(tmp_path: Path) -> 
         dump = "\n".join(str(row) for t in inspect(conn).get_table_names()
                          for row in conn.execute(text(f'SELECT * FROM "{t}"')))
     assert job["id"] in dump and found(dump) == []
+
+    # the app's own MEOW_FACT_RETENTION_S applies (not the environment's): kept until it passes
+    keeping = local.model_copy(update={"fact_retention_s": 3600})
+    with TestClient(create_app(keeping)) as c:
+        r = c.post("/v1/unlearn", json={"model": "m", **BODY})
+        job = c.post(f"/v1/unlearn/{r.json()['id']}/cancel").json()
+        assert job["status"] == "cancelled" and job["purge"]["purged_at"] is None
+        assert job["params"]["inverter"]["candidates"] == CANDIDATES
