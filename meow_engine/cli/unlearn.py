@@ -24,7 +24,7 @@ def unlearn_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="where to write the adapter/model")] = None,
     # Flags default to None so that a --config file is only overridden by flags actually given;
     # the defaults themselves live once, in meow_engine.config.
-    method: Annotated[str | None, typer.Option(help="meow or a baseline (default meow)")] = None,
+    method: Annotated[str | None, typer.Option(help="method or alias (default meow; see meow methods)")] = None,
     inverter: Annotated[str | None, typer.Option(help="rule | openai | hf | given (default rule)")] = None,
     n: Annotated[int | None, typer.Option("--n", help="inverted candidates per fact (default 4)")] = None,
     k: Annotated[int | None, typer.Option("--k", help="inversions selected per fact (default 3)")] = None,
