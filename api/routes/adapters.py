@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api import examples as ex
@@ -15,6 +15,9 @@ from api.problems import ApiProblem, problem_responses
 from api.schemas import Adapter, AdapterList
 
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
+#: what a download is sent as: gzip (the default, and exact), or plain bytes for clients that ask for
+#: them (openapi-python-client, for one, only reads octet-stream bodies as files)
+ARCHIVE_MEDIA_TYPES = ("application/gzip", "application/octet-stream")
 
 AdapterId = Annotated[str, Path(description="adapter id", openapi_examples={
     "adapter": {"summary": "an adapter id", "value": ex.ADAPTER["id"]}})]
@@ -42,12 +45,15 @@ def get_adapter(adapter_id: AdapterId, session: SessionDep, principal: AdaptersR
 @router.get("/{adapter_id}/download", summary="Download an adapter as .tar.gz (PEFT layout)",
             description="One top-level folder named after the adapter, holding `adapter_config.json` and "
                         "`adapter_model.safetensors`: extract it and pass the folder to "
-                        "`PeftModel.from_pretrained(base, folder)`. `Digest` carries the archive's sha-256.",
+                        "`PeftModel.from_pretrained(base, folder)`. `Digest` carries the archive's sha-256. "
+                        "Sent as `application/gzip`, or as `application/octet-stream` when `Accept` asks for "
+                        "that and not for gzip (for SDK generators that only read octet-stream bodies as files).",
             response_class=StreamingResponse,
-            responses={200: {"description": "the archive", "content": {"application/gzip": {
-                "schema": {"type": "string", "format": "binary"}, "example": "<binary .tar.gz>"}}},
+            responses={200: {"description": "the archive", "content": {
+                media: {"schema": {"type": "string", "format": "binary"}, "example": "<binary .tar.gz>"}
+                for media in ARCHIVE_MEDIA_TYPES}},
                 **problem_responses(401, 403, 404, 410)})
-def download_adapter(adapter_id: AdapterId, session: SessionDep, store: StoreDep,
+def download_adapter(adapter_id: AdapterId, request: Request, session: SessionDep, store: StoreDep,
                      principal: AdaptersRead) -> StreamingResponse:
     row = services.get_adapter(session, principal, adapter_id)
     session.commit()  # a slow client's download must not hold a pooled connection while it streams
@@ -59,6 +65,13 @@ def download_adapter(adapter_id: AdapterId, session: SessionDep, store: StoreDep
     import base64
 
     digest = base64.b64encode(bytes.fromhex(row.archive_sha256)).decode()
-    return StreamingResponse(store.open_stream(row.archive_uri), media_type="application/gzip", headers={
+    return StreamingResponse(store.open_stream(row.archive_uri), media_type=_archive_media_type(request), headers={
         "Content-Disposition": f'attachment; filename="{adapter_id}.tar.gz"', "Content-Length": str(size),
         "Digest": f"sha-256={digest}", "Repr-Digest": f"sha-256=:{digest}:"})
+
+
+def _archive_media_type(request: Request) -> str:
+    """``application/octet-stream`` only when the client asks for it and not for gzip; else gzip."""
+    accept = request.headers.get("accept", "")
+    gzip, octets = ARCHIVE_MEDIA_TYPES
+    return octets if octets in accept and gzip not in accept else gzip
