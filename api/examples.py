@@ -65,8 +65,11 @@ def listing(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def ok(status: int, example: Any, description: str = "OK",
-       media_type: str = "application/json") -> dict[int | str, Any]:
-    return {status: {"description": description, "content": {media_type: {"example": example}}}}
+       media_type: str = "application/json", model: type | None = None) -> dict[int | str, Any]:
+    """A documented response; ``model`` for a status other than the route's own (FastAPI gives a
+    schema to that one only, and SDK generators read a schemaless response as nothing)."""
+    return {status: {"description": description, "content": {media_type: {"example": example}},
+                     **({"model": model} if model is not None else {})}}
 
 
 def body(name: str, summary: str, value: Any) -> dict[str, Any]:

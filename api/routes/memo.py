@@ -36,7 +36,7 @@ AuditId = Annotated[str, Path(description="memo audit id", openapi_examples={
                          "MEOW_MAX_WAIT_S) and answers 200 with the finished audit, or 202 if it is still running "
                          "(or at once when too many requests are already waiting).",
              responses={**ex.ok(202, {**ex.MEMO_AUDIT, "status": "queued", "result": None}, "Accepted: queued"),
-                        **ex.ok(200, ex.MEMO_AUDIT, "Finished within ?wait="),
+                        **ex.ok(200, ex.MEMO_AUDIT, "Finished within ?wait=", model=MemoAudit),
                         **problem_responses(401, 403, 409, 413, 422, 503)})
 def create_memo_audit(
     body: Annotated[MemoCreate, Body(openapi_examples=ex.body("model", "audit a registered model", ex.MEMO_CREATE))],
