@@ -471,12 +471,15 @@ class AdapterList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+    workers: int | None = Field(None, description="live workers consuming this API's queue (a heartbeat within "
+                                "MEOW_STALE_AFTER_S); null when the database could not be asked. 0: jobs wait")
 
 
 class Readiness(BaseModel):
     status: Literal["ok"] = "ok"
     database: Literal["ok"] = "ok"
     broker: Literal["ok"] = "ok"
+    workers: int = Field(description="live workers consuming this API's queue (at least 1 when ready)")
 
 
 # ---------------------------------------------------------------- webhooks

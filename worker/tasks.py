@@ -12,6 +12,7 @@ re-delivers one anyway, the claim only starts ``queued`` jobs, so it is dropped.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ from celery.exceptions import TimeLimitExceeded
 from celery.worker.request import Request
 
 from service import jobs as lifecycle
+from service import workers as presence
 from service.db import dispose_all, session_scope
 from service.logs import configure_logging
 from service.purge import purge_due
@@ -112,6 +114,17 @@ def _preload_engine(**_: Any) -> None:
     import meow_engine.pipeline  # noqa: F401
 
 
+def _presence_loop(name: str) -> None:
+    """The parent's own heartbeat (``service.workers``): /readyz counts live workers from it."""
+    settings = get_settings()
+    while not _reaper_stop.wait(settings.heartbeat_s):
+        try:
+            with session_scope(settings.db_url) as s:
+                presence.beat(s, name, settings.queue, os.getpid())
+        except Exception:  # noqa: BLE001 - a missed beat is retried; readiness tolerates a few
+            log.exception("worker heartbeat failed")
+
+
 @signals.worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
     """A worker starting under a name that still owns running jobs is their restarted owner: they died."""
@@ -125,13 +138,30 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         reaped += lifecycle.reap_stale(s, settings.stale_after_s)
     if reaped:
         log.warning("marked %d job(s) crashed at start: %s", len(reaped), ", ".join(reaped))
+    if hostname:
+        with session_scope(settings.db_url) as s:
+            presence.beat(s, hostname, settings.queue, os.getpid())
+        _presence["name"] = hostname
+        threading.Thread(target=_presence_loop, args=(hostname,), name="meow-presence", daemon=True).start()
     if settings.reaper_interval_s > 0:
         threading.Thread(target=_reap_loop, name="meow-reaper", daemon=True).start()
+
+
+#: this worker's node name once it is ready (its row in ``workers``)
+_presence: dict[str, str] = {}
 
 
 @signals.worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
     _reaper_stop.set()
+    name = _presence.get("name")
+    if name:
+        try:
+            settings = get_settings()
+            with session_scope(settings.db_url) as s:
+                presence.forget(s, name, os.getpid())
+        except Exception:  # noqa: BLE001 - the row then goes stale on its own
+            log.exception("could not remove this worker's heartbeat row")
 
 
 @signals.setup_logging.connect

@@ -12,9 +12,13 @@ def _name() -> str:
     return f"m-{secrets.token_hex(4)}"
 
 
-def test_healthz_and_readyz(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "broker": "ok"}
+def test_healthz_and_readyz_without_a_worker(settings):
+    """A queue nobody consumes: alive, but not ready (tests/service/test_readiness.py starts workers)."""
+    alone = settings.model_copy(update={"queue": f"nobody-{secrets.token_hex(4)}", "reaper_interval_s": 0})
+    with api_client(alone) as c:
+        assert c.get("/healthz").json() == {"status": "ok", "workers": 0}
+        body = problem(c.get("/readyz"), 503, "no_worker")
+    assert alone.queue in body["detail"]
 
 
 def test_readyz_reports_unreachable_broker(settings):

@@ -47,7 +47,8 @@ def _env(model_root: Path, data: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+def serving(tmp_path: Path, env: dict[str, str], *args: str, probe: str = "/readyz"
+            ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     port = _free_port()
     data = Path(env["MEOW_DATA_DIR"])
     log = tmp_path / f"serve-{port}.log"
@@ -59,11 +60,11 @@ def serving(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[tuple[s
         def ready() -> bool:
             assert proc.poll() is None, log.read_text()
             try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+                return httpx.get(f"{base}{probe}", timeout=2).status_code == 200
             except httpx.TransportError:
                 return False
 
-        wait_for(ready, 120, "meow serve to answer /readyz")
+        wait_for(ready, 120, f"meow serve to answer {probe}")
         yield base, log, proc
     finally:
         if proc.poll() is None:
@@ -191,6 +192,10 @@ def test_meow_serve_end_to_end_with_keys(tmp_path: Path, model_root: Path, tiny_
 
 def test_meow_serve_defaults_to_auth_off_and_says_so(tmp_path: Path, model_root: Path):
     env = _env(model_root, tmp_path / "data")
-    with serving(tmp_path, env, "--no-worker") as (base, log, _proc):
+    with serving(tmp_path, env, "--no-worker", probe="/healthz") as (base, log, _proc):
         assert "AUTHENTICATION IS OFF" in log.read_text()
         assert httpx.get(f"{base}/v1/models").status_code == 200  # no key needed
+        # alive, but with no worker it is not ready: a job sent now would only wait
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "workers": 0}
+        r = httpx.get(f"{base}/readyz")
+        assert r.status_code == 503 and r.json()["code"] == "no_worker", r.text

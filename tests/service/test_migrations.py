@@ -19,7 +19,7 @@ from service.db import get_engine
 from service.tables import Base
 
 TABLES = {"models", "jobs", "job_events", "adapters", "api_keys", "idempotency_keys", "webhook_endpoints",
-          "webhook_messages", "webhook_deliveries", "alembic_version"}
+          "webhook_messages", "webhook_deliveries", "workers", "alembic_version"}
 
 
 def _diff(url: str) -> list:
