@@ -76,7 +76,7 @@ def test_entrypoint_migrate_and_api_roles_run(tmp_path: Path):
     try:
         def up() -> bool:
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json() == {"status": "ok"}
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["status"] == "ok"
             except httpx.TransportError:
                 return False
 
