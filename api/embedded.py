@@ -10,6 +10,7 @@ Postgres/Redis and the same command runs an API plus one local worker against th
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,10 +20,18 @@ from pathlib import Path
 from service.settings import Settings
 
 
+def node_name(prefix: str = "meow") -> str:
+    """``<prefix>-<pid>-<random>@%h``: unique per process, so two workers started with one prefix on
+    one host never share a node name (jobs record it; a starting worker reaps only a gone node's jobs)."""
+    return f"{prefix}-{os.getpid()}-{secrets.token_hex(3)}@%h"
+
+
 def worker_command(settings: Settings, name: str = "meow", loglevel: str = "INFO",
-                   concurrency: int = 1) -> list[str]:
+                   concurrency: int = 1, *, unique: bool = True) -> list[str]:
+    """``unique=False`` uses ``name@%h`` as given (an operator pinning a node name)."""
+    node = node_name(name) if unique else f"{name}@%h"
     return [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "prefork", "-c", str(concurrency),
-            "-Q", settings.queue, "-n", f"{name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+            "-Q", settings.queue, "-n", node, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
 
 
 def prepare(settings: Settings, *, seed_demo: bool = True) -> None:

@@ -13,7 +13,7 @@ case "$role" in
     ;;
   worker)
     exec celery -A worker.app worker -P prefork -c 1 -Q "${MEOW_QUEUE:-meow}" \
-      -n "${MEOW_WORKER_NAME:-gpu0}@%h" --loglevel "${MEOW_LOG_LEVEL:-INFO}" --without-gossip --without-mingle
+      -n "${MEOW_WORKER_NAME:-gpu0}-$$-$(printf %04x $RANDOM)@%h" --loglevel "${MEOW_LOG_LEVEL:-INFO}" --without-gossip --without-mingle
     ;;
   migrate)
     exec alembic upgrade head

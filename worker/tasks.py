@@ -127,11 +127,15 @@ def _presence_loop(name: str) -> None:
 
 @signals.worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
-    """A worker starting under a name that still owns running jobs is their restarted owner: they died."""
+    """A worker starting under a name that still owns running jobs, while no live process of that
+    name beats (``service.workers``), is their restarted owner: they died. A namesake that still
+    beats is another live process (two workers given one node name): its jobs are left alone, and
+    only their own heartbeat going stale can mark them crashed."""
     settings = get_settings()
     hostname = getattr(sender, "hostname", None)
     with session_scope(settings.db_url) as s:
-        mine = [] if not hostname else list(s.execute(
+        gone = bool(hostname) and not presence.is_live(s, hostname, settings.stale_after_s)
+        mine = [] if not gone else list(s.execute(
             JobRow.__table__.select().with_only_columns(JobRow.id)
             .where(JobRow.worker == hostname, JobRow.status.in_([st.value for st in RUNNING]))).scalars())
         reaped = lifecycle.reap_stale(s, 0, job_ids=mine, reason="its worker restarted") if mine else []

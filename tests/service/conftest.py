@@ -241,11 +241,12 @@ class WorkerProc:
                 self.kill()
 
 
-def start_worker(settings: Settings, log: Path, name: str = "test") -> WorkerProc:
-    """A real ``celery worker -P prefork -c 1`` subprocess on the settings' queue; waits until ready."""
+def start_worker(settings: Settings, log: Path, name: str = "test", *, unique: bool = True) -> WorkerProc:
+    """A real ``celery worker -P prefork -c 1`` subprocess on the settings' queue; waits until ready.
+    ``unique=False``: the node name is exactly ``name@<host>`` (to start two workers with one name)."""
     from api.embedded import worker_command
 
-    cmd = worker_command(settings, name=f"{name}-{secrets.token_hex(3)}")
+    cmd = worker_command(settings, name=name, unique=unique)
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=service_env(settings), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import time
 from typing import Any
 
 import pytest
 from conftest import api_client, make_settings, start_worker, wait_for, wait_status
+
+from service.db import session_scope
+from service.tables import JobRow
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +96,37 @@ def test_killed_worker_is_reaped_by_heartbeat(stack, tiny_facts):
         assert client.get(f"/v1/unlearn/{job_id}").json()["status"] == "crashed"
     finally:
         w2.stop()
+
+
+def test_default_node_names_are_unique_per_process(stack):
+    from api.embedded import worker_command
+
+    settings = stack[0]
+    names = {worker_command(settings)[worker_command(settings).index("-n") + 1] for _ in range(5)}
+    assert len(names) == 5 and all(n.startswith(f"meow-{os.getpid()}-") for n in names)
+
+
+def test_a_namesake_worker_does_not_reap_a_live_workers_job(stack, tiny_facts):
+    """Two live workers given one node name: the second one's start must not mark the first one's
+    running job crashed (only that job's own heartbeat going stale may)."""
+    settings, client, model, tmp = stack
+    name = f"twin-{secrets.token_hex(3)}"
+    a = start_worker(settings, tmp / "twin-a.log", name=name, unique=False)
+    b = None
+    try:
+        body = {"model": model, "facts": tiny_facts[:1], **LONG, "target": {"enabled": False}}  # one long run
+        job_id = client.post("/v1/unlearn", json=body).json()["id"]
+        wait_for(lambda: _running(client, job_id), 240, "the job to be running")
+        with session_scope(settings.db_url) as s:
+            assert s.get(JobRow, job_id).worker == f"{name}@{socket.gethostname()}"
+        b = start_worker(settings, tmp / "twin-b.log", name=name, unique=False)
+        time.sleep(settings.stale_after_s + 2 * settings.reaper_interval_s)  # past a start-up reap and reaper passes
+        job = client.get(f"/v1/unlearn/{job_id}").json()
+        assert job["status"] == "running", (job["error"], b.text()[-2000:])
+        assert client.post(f"/v1/unlearn/{job_id}/cancel").status_code == 200
+        job = wait_status(client, f"/v1/unlearn/{job_id}", {"cancelled", "crashed", "failed", "succeeded"}, 60)
+        assert job["status"] == "cancelled"
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
