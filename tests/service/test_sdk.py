@@ -120,8 +120,13 @@ def test_generated_client_story(sdk: ModuleType, tmp_path: Path, model_root: Pat
 
             download = _api("adapters_download_adapter").sync_detailed(adapter_id, client=client)
             assert download.status_code == 200
-            with tarfile.open(fileobj=io.BytesIO(download.parsed.payload.read()), mode="r:gz") as tar:
+            archive = download.parsed.payload.read()
+            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
                 assert f"{adapter_id}/adapter_model.safetensors" in tar.getnames()
+            assert download.headers["content-type"] == "application/gzip"  # the client sends no Accept
+            octets = client.get_httpx_client().get(f"/v1/adapters/{adapter_id}/download",
+                                                   headers={"Accept": "application/octet-stream"})
+            assert octets.headers["content-type"] == "application/octet-stream" and octets.content == archive
 
             audit = _api("memo_create_memo_audit").sync_detailed(
                 client=client, wait=60,
