@@ -28,7 +28,7 @@ from service.jobs import reap_stale
 from service.keys import hmac_secret
 from service.logs import configure_logging
 from service.purge import RETENTION_KEY, prune_broker, purge_due
-from service.queue import make_celery
+from service.queue import make_celery, resend_lost
 from service.settings import Settings, get_settings
 from service.store import store_from_settings
 from service.webhooks import deliver_due
@@ -51,12 +51,17 @@ def operation_id(route: APIRoute) -> str:
 
 
 def _reaper_loop(settings: Settings, stop: threading.Event) -> None:
+    celery = make_celery(settings, include_tasks=False)
     while not stop.wait(settings.reaper_interval_s):
         try:
             with session_scope(settings.db_url) as session:
                 session.info[RETENTION_KEY] = settings.fact_retention_s
                 reaped = reap_stale(session, settings.stale_after_s)
                 purge_expired(session)
+            with session_scope(settings.db_url) as session:
+                resent = resend_lost(session, celery, settings)  # queued jobs whose message the broker lost
+            if resent:
+                log.warning("sent %d queued job(s) again: %s", len(resent), ", ".join(resent))
             with session_scope(settings.db_url) as session:
                 purge_due(session, settings.fact_retention_s)  # facts kept past MEOW_FACT_RETENTION_S
             prune_broker(settings.broker)

@@ -37,7 +37,7 @@ from service import jobs as lifecycle
 from service import logs
 from service.catalog import BUILTIN_MODELS
 from service.ids import new_id
-from service.queue import MEMO_TASK, UNLEARN_TASK
+from service.queue import send_job
 from service.settings import Settings
 from service.states import RUNNING, TERMINAL, Status
 from service.tables import AdapterRow, JobEventRow, JobRow, ModelRow, utcnow
@@ -248,7 +248,7 @@ def create_job(session: Session, celery: Celery, settings: Settings, principal: 
                  adapter_id=adapter_id, params=params, metadata_=metadata,
                  facts=[f.model_dump(exclude_none=True) for f in facts],
                  retain_facts=[f.model_dump(exclude_none=True) for f in retain_facts] if retain_facts else None,
-                 created_at=now, queued_at=now, updated_at=now)
+                 created_at=now, queued_at=now, updated_at=now, queue=settings.queue, sent_at=now)
     job.celery_task_id = job.id
     logs.bind(job_id=job.id)
     session.add(job)
@@ -262,8 +262,7 @@ def create_job(session: Session, celery: Celery, settings: Settings, principal: 
         raise invalid("body/model", f"model {model_name!r} was deleted while the job was being created",
                       "unknown_model") from None
     try:
-        celery.send_task(UNLEARN_TASK if kind == "unlearn" else MEMO_TASK, args=[job.id], task_id=job.id,
-                         queue=settings.queue)
+        send_job(celery, job.id, kind, settings.queue)
     except Exception as e:  # noqa: BLE001 - any broker failure: the job cannot run
         log.error("enqueue of %s failed: %s", job.id, e)
         lifecycle.transition(session, job.id, [Status.queued], Status.failed, level="error",

@@ -8,9 +8,15 @@ module never imports torch: the prefork parent must not initialise CUDA before f
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import Celery
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from service.settings import Settings, get_settings
+from service.states import Status
+from service.tables import JobRow, utcnow
 
 UNLEARN_TASK = "meow.unlearn"
 MEMO_TASK = "meow.memo"
@@ -62,3 +68,40 @@ def make_celery(settings: Settings | None = None, *, include_tasks: bool = True)
     app = Celery("meow", include=[TASKS_MODULE] if include_tasks else [])
     app.conf.update(celery_config(settings))
     return app
+
+
+def send_job(celery: Celery, job_id: str, kind: str, queue: str) -> None:
+    """The one way a job's message is sent (at creation and by ``resend_lost``); the task id is the
+    job id, so a cancel's revoke matches every copy."""
+    celery.send_task(UNLEARN_TASK if kind == "unlearn" else MEMO_TASK, args=[job_id], task_id=job_id, queue=queue)
+
+
+def resend_lost(session: Session, celery: Celery, settings: Settings) -> list[str]:
+    """Send again the message of each job on ``settings.queue`` still ``queued`` more than
+    ``MEOW_REQUEUE_AFTER_S`` after its last send: the database is the truth, and a broker that lost
+    the message (flushed, restarted without persistence) would leave it queued for ever.
+
+    Each job is re-sent at most once per period across every API and worker running this: the
+    conditional UPDATE of ``sent_at`` picks one sender. A copy that finds the job taken is dropped
+    at claim (``service.jobs.claim`` starts only ``queued`` jobs); a job not yet started only
+    because every worker is busy gets one harmless duplicate per period.
+    """
+    if settings.requeue_after_s <= 0:
+        return []
+    cutoff = utcnow() - timedelta(seconds=settings.requeue_after_s)
+    last_sent = func.coalesce(JobRow.sent_at, JobRow.queued_at, JobRow.created_at)
+    mine = (JobRow.queue == settings.queue) | JobRow.queue.is_(None)  # None: made before jobs had a queue
+    due = session.execute(select(JobRow.id, JobRow.kind).where(
+        JobRow.status == Status.queued.value, mine, last_sent <= cutoff).order_by(JobRow.created_at)).all()
+    sent = []
+    for job_id, kind in due:
+        won = session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == Status.queued.value,
+                                                   last_sent <= cutoff)
+                              .values(sent_at=utcnow(), queue=settings.queue)
+                              .execution_options(synchronize_session=False)).rowcount == 1
+        if not won:
+            continue
+        session.commit()  # claim the period before sending: a crash here costs one period, not a duplicate storm
+        send_job(celery, job_id, kind, settings.queue)
+        sent.append(job_id)
+    return sent

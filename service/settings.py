@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(10.0, description="how often a running job touches heartbeat_at")
     stale_after_s: float = Field(120.0, description="running jobs with an older heartbeat are marked crashed")
     reaper_interval_s: float = Field(30.0, description="how often the API and workers look for stale jobs")
+    requeue_after_s: float = Field(
+        600.0, ge=0, description="a job still queued this long after its message was sent gets it sent again, "
+        "once per period, by the reaper (a broker that lost messages: flushed, restarted without persistence); "
+        "duplicates are dropped at claim. 0: never")
     progress_interval_s: float = Field(1.0, description="minimum seconds between progress events of a stage")
     max_tasks_per_child: int = Field(1, description="jobs per worker child before it is replaced (1 frees GPU memory)")
     device: str | None = Field(None, description="torch device for workers (None: cuda if available)")

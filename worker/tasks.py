@@ -27,7 +27,7 @@ from service import workers as presence
 from service.db import dispose_all, session_scope
 from service.logs import configure_logging
 from service.purge import purge_due
-from service.queue import MEMO_TASK, REAP_TASK, UNLEARN_TASK
+from service.queue import MEMO_TASK, REAP_TASK, UNLEARN_TASK, resend_lost
 from service.settings import get_settings
 from service.states import RUNNING, Status
 from service.tables import JobRow
@@ -91,6 +91,10 @@ def reap_task() -> list[str]:
         reaped = lifecycle.reap_stale(s, settings.stale_after_s)
     with session_scope(settings.db_url) as s:
         purge_due(s, settings.fact_retention_s)
+    with session_scope(settings.db_url) as s:
+        resent = resend_lost(s, app, settings)  # works with no API running, e.g. after a broker flush
+    if resent:
+        log.warning("sent %d queued job(s) again: %s", len(resent), ", ".join(resent))
     return reaped
 
 

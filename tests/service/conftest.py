@@ -124,6 +124,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "MEOW_ARTIFACT_DIR": str(settings.artifacts), "MEOW_QUEUE": settings.queue,
         "MEOW_MODEL_ROOTS": ",".join(map(str, settings.model_roots)), "MEOW_HEARTBEAT_S": str(settings.heartbeat_s),
         "MEOW_STALE_AFTER_S": str(settings.stale_after_s), "MEOW_REAPER_INTERVAL_S": str(settings.reaper_interval_s),
+        "MEOW_REQUEUE_AFTER_S": str(settings.requeue_after_s),
         "MEOW_PROGRESS_INTERVAL_S": str(settings.progress_interval_s), "MEOW_TORCH_THREADS": "1",
         "MEOW_FACT_RETENTION_S": str(settings.fact_retention_s),
         "MEOW_DATA_DIR": str(settings.data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
