@@ -45,12 +45,17 @@ def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
                 or ip.is_unspecified or not ip.is_global)
 
 
-def target_problem(base_url: str, settings: Settings) -> str | None:
-    """Why ``base_url`` may not be used with a caller's own key (None: it may)."""
-    if configured_name(settings, base_url) is not None:
-        return None
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def resolve_target(url: str) -> tuple[str, set[Address]] | str:
+    """(host, the addresses it resolves to) of an outgoing http(s) URL, or why it cannot be used.
+
+    Shared by every place a request names a URL the server would call (inverter endpoints with a
+    caller's own key, webhook receivers), so they refuse the same things the same way.
+    """
     try:  # urlsplit and .port raise on a broken IPv6 host or a port out of range (a 422, not a 500)
-        parts = urlsplit(base_url.strip())
+        parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as e:
         return f"is not a valid URL ({e})"
@@ -58,14 +63,24 @@ def target_problem(base_url: str, settings: Settings) -> str | None:
         return "must be an http:// or https:// URL with a host"
     host = parts.hostname
     try:
-        addresses = {ipaddress.ip_address(host)}
+        return host, {ipaddress.ip_address(host)}
     except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
-                                       type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            return f"host {host!r} does not resolve"
-        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return f"host {host!r} does not resolve"
+    return host, {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+
+
+def target_problem(base_url: str, settings: Settings) -> str | None:
+    """Why ``base_url`` may not be used with a caller's own key (None: it may)."""
+    if configured_name(settings, base_url) is not None:
+        return None
+    resolved = resolve_target(base_url)
+    if isinstance(resolved, str):
+        return resolved
+    host, addresses = resolved
     bad = sorted(str(a) for a in addresses if not is_public(a))
     if bad:
         return (f"host {host!r} is a private, loopback or link-local address ({', '.join(bad)}); such targets "

@@ -22,11 +22,9 @@ import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select, update
@@ -35,7 +33,7 @@ from standardwebhooks.webhooks import Webhook
 
 from service.db import session_scope
 from service.ids import new_id
-from service.inverter_endpoints import is_public
+from service.inverter_endpoints import is_public, resolve_target
 from service.settings import Settings
 from service.states import Status
 from service.tables import JobRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookMessageRow, utcnow
@@ -73,22 +71,10 @@ def _allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str, all
 
 def target_problem(url: str, settings: Settings) -> str | None:
     """Why ``url`` may not receive webhooks (None: it may)."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as e:
-        return f"is not a valid URL ({e})"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http:// or https:// URL with a host"
-    host = parts.hostname
-    try:
-        addresses = {ipaddress.ip_address(host)}
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            return f"host {host!r} does not resolve"
-        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    resolved = resolve_target(url)
+    if isinstance(resolved, str):
+        return resolved
+    host, addresses = resolved
     bad = sorted(str(a) for a in addresses if not is_public(a) and not _allowed(a, host, settings.webhook_allow))
     if bad:
         return (f"host {host!r} is a private, loopback or link-local address ({', '.join(bad)}); the server must "
