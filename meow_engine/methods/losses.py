@@ -16,13 +16,7 @@ from meow_engine.prompts import IGNORE_INDEX
 
 def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sequence *summed* NLL of the answer tokens, and the number of those tokens."""
-    shift_logits = logits[:, :-1, :].float()
-    shift_labels = labels[:, 1:]
-    nll = F.cross_entropy(
-        shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
-        ignore_index=IGNORE_INDEX, reduction="none",
-    ).view(shift_labels.shape)
-    mask = shift_labels != IGNORE_INDEX
+    nll, mask = token_nll(logits, labels)
     return (nll * mask).sum(-1), mask.sum(-1)
 
 
