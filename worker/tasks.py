@@ -21,6 +21,7 @@ from billiard.exceptions import WorkerLostError
 from celery import Task, signals
 from celery.exceptions import TimeLimitExceeded
 from celery.worker.request import Request
+from sqlalchemy import select
 
 from service import jobs as lifecycle
 from service import workers as presence
@@ -44,6 +45,30 @@ def _job_id(request: Request) -> str | None:
 
 class JobRequest(Request):
     """Runs in the parent worker process, which survives its child's death."""
+
+    def revoked(self) -> bool:
+        """Also "revoked": a job the database no longer has ``queued`` (cancelled while it waited,
+        finished, run by another delivery). Celery asks this in the parent before handing the
+        message to the pool, so such a message is acknowledged and dropped there, without using up
+        a pool child (with ``MEOW_MAX_TASKS_PER_CHILD=1`` each one costs a child's replacement,
+        seconds per message). A database error leaves the decision to the child's claim."""
+        if super().revoked():
+            return True
+        job_id = _job_id(self)
+        if not job_id or self.name not in (UNLEARN_TASK, MEMO_TASK):
+            return False
+        try:
+            settings = get_settings()
+            with session_scope(settings.db_url) as s:
+                status = s.execute(select(JobRow.status).where(JobRow.id == job_id)).scalar_one_or_none()
+        except Exception:  # noqa: BLE001
+            log.warning("could not look up job %s before running it", job_id, exc_info=True)
+            return False
+        if status == Status.queued:
+            return False
+        log.info("dropped the message of job %s: it is %s", job_id, status or "gone")
+        self._announce_revoked("job not queued", False, None, False)  # acks it and frees the slot
+        return True
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
         super().on_timeout(soft, timeout)

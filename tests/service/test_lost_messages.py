@@ -73,3 +73,33 @@ def test_lost_messages_are_sent_again_and_run(setup, tiny_model_dir, tiny_facts)
             assert "queued job(s) again" in w.text()  # the worker's reconciler sent them
         finally:
             w.stop()
+
+
+def test_messages_of_cancelled_jobs_are_dropped_without_a_pool_child(setup, tiny_model_dir, tiny_facts):
+    """Jobs cancelled while no worker ran: a starting worker drops their messages in the parent (no
+    child used, so no child replacement per message), then runs the next real job."""
+    settings, tmp, r = setup
+    settings = settings.model_copy(update={"queue": f"meow-drop-{secrets.token_hex(4)}", "requeue_after_s": 0})
+    model = f"drop-{secrets.token_hex(3)}"
+    with api_client(settings) as api:
+        assert api.post("/v1/models", json={"name": model, "source": str(tiny_model_dir)}).status_code == 201
+        ids = [_audit(api, model, tiny_facts) for _ in range(4)]
+        for job_id in ids:
+            assert api.post(f"/v1/memo/{job_id}/cancel").json()["status"] == "cancelled"
+        assert _pending(r, settings.queue) == 4
+        w = start_worker(settings, tmp / "drop.log", name="drop")
+        try:
+            t0 = time.monotonic()
+            wait_for(lambda: w.text().count("dropped the message of job") == 4, 20, "the four messages to be dropped",
+                     interval=0.05)
+            took = time.monotonic() - t0
+            assert took < 3, f"{took:.1f} s for four cancelled messages"
+            assert _pending(r, settings.queue) == 0
+            for job_id in ids:
+                assert f"dropped the message of job {job_id}: it is cancelled" in w.text()
+                assert api.get(f"/v1/memo/{job_id}").json()["status"] == "cancelled"
+            live = _audit(api, model, tiny_facts)  # the worker still runs real jobs afterwards
+            job = wait_status(api, f"/v1/memo/{live}", {"succeeded", "failed", "crashed"}, 120)
+            assert job["status"] == "succeeded", (job["error"], w.text()[-2000:])
+        finally:
+            w.stop()
