@@ -7,6 +7,7 @@ external services, while production points the URLs at Postgres and Redis.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,7 +37,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".meow"),
                            description="where the embedded defaults keep the database, broker and artifacts")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/meow.db")
-    broker_url: str | None = Field(None, description="Celery broker; default sqla+sqlite:///<data_dir>/broker.db")
+    broker_url: str | None = Field(None, description="Celery broker; default: a SQLite broker beside a SQLite "
+                                   "database (sqla+sqlite:///<database file>.broker.db), else "
+                                   "<data_dir>/broker-<digest of the database URL>.db")
     artifact_dir: Path | None = Field(None, description="local artifact store root; default <data_dir>/artifacts")
     model_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="folders local model sources must lie under (':' or ',' separated)")
@@ -156,7 +159,17 @@ class Settings(BaseSettings):
 
     @property
     def broker(self) -> str:
-        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+        """The embedded broker follows the database, never the working folder: two ``meow serve``
+        with different databases never share a queue (one's worker would drop the other's jobs)."""
+        if self.broker_url:
+            return self.broker_url
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.db_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return f"sqla+sqlite:///{Path(url.database).resolve()}.broker.db"
+        digest = hashlib.sha256(self.db_url.encode()).hexdigest()[:12]
+        return f"sqla+sqlite:///{(self.data_dir / f'broker-{digest}.db').resolve()}"
 
     @property
     def rate_limit_storage_uri(self) -> str:

@@ -66,7 +66,12 @@ class JobRequest(Request):
             return False
         if status == Status.queued:
             return False
-        log.info("dropped the message of job %s: it is %s", job_id, status or "gone")
+        if status is None:  # jobs are never deleted: it was sent by a deployment with another database
+            log.error("dropped the message of job %s: it is not in this worker's database; another deployment "
+                      "sends to queue %r on this broker (give each its own MEOW_QUEUE or broker)", job_id,
+                      settings.queue)
+        else:
+            log.info("dropped the message of job %s: it is %s", job_id, status)
         self._announce_revoked("job not queued", False, None, False)  # acks it and frees the slot
         return True
 

@@ -103,3 +103,26 @@ def test_messages_of_cancelled_jobs_are_dropped_without_a_pool_child(setup, tiny
             assert job["status"] == "succeeded", (job["error"], w.text()[-2000:])
         finally:
             w.stop()
+
+
+def test_a_worker_ignores_jobs_of_a_database_it_does_not_serve(setup, tmp_path):
+    """Two deployments on one queue of one broker (misconfigured): a message naming a job its
+    database does not have is dropped with an error that says so, and nothing is written. The
+    embedded default cannot get there: its broker file lies beside its database."""
+    from service.queue import make_celery, send_job
+    from service.settings import Settings
+
+    a, b = (Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / n}") for n in ("a.db", "b.db"))
+    assert a.broker != b.broker and a.broker.endswith("a.db.broker.db")
+
+    settings, tmp, r = setup
+    settings = settings.model_copy(update={"queue": f"meow-other-{secrets.token_hex(4)}", "requeue_after_s": 0})
+    w = start_worker(settings, tmp / "other.log", name="other")
+    try:
+        foreign = f"aud_{secrets.token_hex(14)}"  # a job of another database
+        send_job(make_celery(settings, include_tasks=False), foreign, "memo", settings.queue)
+        wait_for(lambda: f"dropped the message of job {foreign}: it is not in this worker's database" in w.text(),
+                 10, "the foreign message to be dropped")
+        assert _pending(r, settings.queue) == 0
+    finally:
+        w.stop()

@@ -176,7 +176,7 @@ def test_meow_serve_sqlite_files_hold_no_fact_text(tmp_path: Path, model_root: P
         assert job["status"] == "succeeded", job["error"]
         assert_purged_job(job)
         files = {p.name: p for p in data.iterdir() if p.is_file()}
-        assert "meow.db" in files and "broker.db" in files
+        assert "meow.db" in files and "meow.db.broker.db" in files
         # raw bytes of the database, its WAL and the broker: free pages and old frames included
         hits = {name: found(p.read_bytes()) for name, p in files.items()}
         assert all(not h for h in hits.values()), hits
