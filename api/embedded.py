@@ -9,6 +9,7 @@ Postgres/Redis and the same command runs an API plus one local worker against th
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import signal
@@ -55,7 +56,7 @@ def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess
            "MEOW_QUEUE": settings.queue}
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the child for its lifetime
     return subprocess.Popen(worker_command(settings, name="embedded"), env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
 def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -97,6 +98,20 @@ Try it:
 
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)  # a requested stop, like Ctrl-C: ``serve``'s finally stops the worker
+
+
+def _die_with_parent() -> None:
+    """In the worker child before exec (Linux): SIGTERM it when ``meow serve`` dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the signal handlers and atexit in ``serve`` still stop it
+
+
 def serve(settings: Settings, host: str, port: int, *, with_worker: bool = True, seed_demo: bool = True,
           log_level: str = "info") -> None:
     import uvicorn
@@ -104,7 +119,13 @@ def serve(settings: Settings, host: str, port: int, *, with_worker: bool = True,
     from api.main import create_app
 
     prepare(settings, seed_demo=seed_demo)
+    # uvicorn restores the handlers it found and re-raises SIGTERM after its own shutdown: with the
+    # default handler that killed this process before ``finally`` stopped the worker. Ours turns it
+    # into a normal exit, so the worker is stopped like on Ctrl-C (atexit covers other exits).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     worker = start_worker(settings, settings.data_dir / "worker.log") if with_worker else None
+    if worker is not None:
+        atexit.register(stop_worker, worker)
     try:
         if worker is not None:
             time.sleep(0.5)

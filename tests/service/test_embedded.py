@@ -199,3 +199,64 @@ def test_meow_serve_defaults_to_auth_off_and_says_so(tmp_path: Path, model_root:
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "workers": 0}
         r = httpx.get(f"{base}/readyz")
         assert r.status_code == 503 and r.json()["code"] == "no_worker", r.text
+
+
+def _pid_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_sigterm_stops_the_embedded_worker_and_the_broker_follows_the_database(tmp_path: Path, model_root: Path):
+    """``kill <meow serve>`` (SIGTERM, as systemd or docker send) stops its worker too; and the embedded
+    broker lies beside the database it serves, not in the data folder a second server may share."""
+    import sqlite3
+
+    data, dbs = tmp_path / "data", tmp_path / "dbs"
+    dbs.mkdir()
+    env = _env(model_root, data, MEOW_DATABASE_URL=f"sqlite:///{dbs / 'other.db'}")
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([MEOW, "serve", "--port", str(port), "--data-dir", str(data)], cwd=tmp_path, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready() -> bool:
+            assert proc.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(ready, 120, "meow serve and its worker to be ready")
+        assert f"broker    sqla+sqlite:///{dbs / 'other.db'}.broker.db" in log.read_text()
+        assert (dbs / "other.db.broker.db").is_file() and not list(data.glob("*broker*"))
+        with sqlite3.connect(dbs / "other.db") as db:
+            (worker_pid,) = db.execute("SELECT pid FROM workers").fetchone()
+        assert _pid_alive(worker_pid)
+        proc.send_signal(signal.SIGTERM)  # the server process only, not its group
+        proc.wait(30)
+        assert proc.returncode == 0, log.read_text()[-2000:]
+        wait_for(lambda: not _pid_alive(worker_pid), 10, "the embedded worker to exit after SIGTERM")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in _leftovers(data):
+            os.kill(p, signal.SIGKILL)
+
+
+def _leftovers(data: Path) -> list[int]:
+    """Any process left with this test's data folder in its environment (cleanup only)."""
+    import psutil
+
+    left = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.environ().get("MEOW_DATA_DIR") == str(data.resolve()):
+                left.append(p.pid)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return left
