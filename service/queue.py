@@ -83,21 +83,23 @@ def resend_lost(session: Session, celery: Celery, settings: Settings) -> list[st
 
     Each job is re-sent at most once per period across every API and worker running this: the
     conditional UPDATE of ``sent_at`` picks one sender. A copy that finds the job taken is dropped
-    at claim (``service.jobs.claim`` starts only ``queued`` jobs); a job not yet started only
-    because every worker is busy gets one harmless duplicate per period.
+    by the worker's parent before the pool (``worker.tasks.JobRequest.revoked``; the claim, which
+    starts only ``queued`` jobs, is the backstop); a job not yet started only because every worker
+    is busy gets one such duplicate per period.
     """
     if settings.requeue_after_s <= 0:
         return []
     cutoff = utcnow() - timedelta(seconds=settings.requeue_after_s)
     last_sent = func.coalesce(JobRow.sent_at, JobRow.queued_at, JobRow.created_at)
-    mine = (JobRow.queue == settings.queue) | JobRow.queue.is_(None)  # None: made before jobs had a queue
+    # only this queue's jobs: rows from before migration 0006 (no queue) could belong to any queue
     due = session.execute(select(JobRow.id, JobRow.kind).where(
-        JobRow.status == Status.queued.value, mine, last_sent <= cutoff).order_by(JobRow.created_at)).all()
+        JobRow.status == Status.queued.value, JobRow.queue == settings.queue, last_sent <= cutoff)
+        .order_by(JobRow.created_at)).all()
     sent = []
     for job_id, kind in due:
         won = session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == Status.queued.value,
                                                    last_sent <= cutoff)
-                              .values(sent_at=utcnow(), queue=settings.queue)
+                              .values(sent_at=utcnow())
                               .execution_options(synchronize_session=False)).rowcount == 1
         if not won:
             continue
