@@ -52,6 +52,8 @@ class JobSpec:
     adapter_id: str | None
     adapter_uri: str | None
     inverter_api_key: str | None = None
+    #: the registered source's kind (builtin | path | hub): a hub id must never load a local folder
+    model_kind: str = "path"
 
 
 class Heartbeat:
@@ -131,7 +133,7 @@ def _claim(settings: Settings, job_id: str, worker: str) -> JobSpec | None:
                        model_public=model.source if model.source_kind in ("hub", "builtin") else model.name,
                        params=job.params, facts=job.facts, retain_facts=job.retain_facts,
                        adapter_id=job.adapter_id, adapter_uri=adapter.storage_uri if adapter else None,
-                       inverter_api_key=job.inverter_api_key)
+                       inverter_api_key=job.inverter_api_key, model_kind=model.source_kind)
         if job.inverter_api_key is not None:  # held in memory for this run only
             s.execute(update(JobRow).where(JobRow.id == job_id).values(inverter_api_key=None)
                       .execution_options(synchronize_session=False))
@@ -273,7 +275,14 @@ def scrub_artifact(folder: Path, spec: JobSpec, files: dict[str, str]) -> dict[s
 
 
 def _load(spec: JobSpec, settings: Settings, adapter_dir: Path | None = None) -> Any:
+    from meow_engine.errors import ModelLoadError
     from meow_engine.models import load_model
+
+    if spec.model_kind == "hub" and Path(spec.model_ref).expanduser().exists():
+        # transformers (and load_model) try a local folder first: "zz/tiny" would load ./zz/tiny from the
+        # worker's working directory, past the model-root check the API applies to path sources
+        raise ModelLoadError(f"model {spec.model_name} is registered as hub id {spec.model_ref!r}, but that name is "
+                             "a local path on the worker; refusing to load a local folder for a hub id")
 
     if settings.torch_threads:
         import torch
