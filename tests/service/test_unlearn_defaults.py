@@ -24,6 +24,7 @@ def test_default_job_forgets_and_carries_the_verdict(client, worker, tiny_model,
     assert res["target_met"] is True
     assert res["retain"]["kept"] >= 0.9, res["retain"]
     assert res["rounds"] and res["rounds"][-1]["decision"] == "stop: target"
+    assert res["timings"]["load_model"] > 0, "the worker's model load is what the job spent loading"
     events = client.get(f"/v1/unlearn/{job['id']}/events").json()["data"]
     verdicts = [e for e in events if e.get("stage") == "verdict"]
     assert verdicts and verdicts[0]["data"]["verdict"] == "forgotten"
