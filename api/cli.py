@@ -101,6 +101,35 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"revoked {key_id}" if changed else f"{key_id} was already revoked")
 
 
+    from meow_engine.cli.bench import bench_app
+
+    @bench_app.command("service")
+    def bench_service(
+        n: Annotated[int, typer.Option("-n", help="POST /v1/unlearn submissions (a tenth repeat a key)")] = 1000,
+        reads: Annotated[int | None, typer.Option(help="requests per read route (default: n)")] = None,
+        concurrency: Annotated[int, typer.Option("-c", "--concurrency", help="requests in flight")] = 16,
+        max_seconds: Annotated[float, typer.Option(help="give up after this long")] = 900.0,
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="folder to write service_bench.json")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    ) -> None:
+        """Load `meow serve` (SQLite, auth required, no worker) over loopback: submissions with
+        Idempotency-Keys, reads, and a bare FastAPI route for scale. Exit 1 if jobs persisted differ
+        from the distinct keys or any request failed."""
+        import json
+
+        from api.service_bench import format_table, run_service_bench
+
+        try:
+            result = run_service_bench(n=n, reads=reads, concurrency=concurrency, max_seconds=max_seconds)
+        except (RuntimeError, ValueError) as e:
+            _fail(str(e))
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "service_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+        typer.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+        if not result["ok"]:
+            raise typer.Exit(1)
+
     @app.command(name="worker")
     def worker_cmd(
         concurrency: Annotated[int, typer.Option("-c", "--concurrency", help="processes; keep 1 per GPU")] = 1,
