@@ -15,9 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("meow.api")
+
+#: seconds a client is told to wait (Retry-After) when the database is unavailable
+DATABASE_RETRY_AFTER_S = 5
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://meow.dev/problems/"
@@ -133,6 +137,17 @@ def install(app: FastAPI) -> None:
         if len(errors) > 1:
             detail += f" (and {len(errors) - 1} more)"
         return problem_response(request, 422, "validation_error", detail, errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # the database is unreachable, was dropped or renamed, or cut our connection: the request did
+        # not fail by its own fault, and the pool (pre-ping) reconnects once the database is back
+        if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__)
+        return problem_response(request, 503, "database_unavailable", "the database is unavailable; retry later",
+                                headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
