@@ -24,6 +24,12 @@ class ModelLoadError(MeowError):
     code = "model_load_failed"
 
 
+class AdapterMismatchError(ModelLoadError):
+    """An adapter's tensors do not fit its base model's shapes (the base changed since training)."""
+
+    code = "adapter_incompatible"
+
+
 class InverterError(MeowError):
     """The inverter could not produce candidates (endpoint down, garbage answers, ...)."""
 

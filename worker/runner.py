@@ -275,7 +275,7 @@ def scrub_artifact(folder: Path, spec: JobSpec, files: dict[str, str]) -> dict[s
 
 
 def _load(spec: JobSpec, settings: Settings, adapter_dir: Path | None = None) -> Any:
-    from meow_engine.errors import ModelLoadError
+    from meow_engine.errors import AdapterMismatchError, ModelLoadError
     from meow_engine.models import load_model
 
     if spec.model_kind == "hub" and Path(spec.model_ref).expanduser().exists():
@@ -288,7 +288,19 @@ def _load(spec: JobSpec, settings: Settings, adapter_dir: Path | None = None) ->
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    return load_model(spec.model_ref, device=settings.device, dtype=settings.dtype, adapter=adapter_dir)
+    from safetensors import SafetensorError
+
+    try:
+        return load_model(spec.model_ref, device=settings.device, dtype=settings.dtype, adapter=adapter_dir)
+    except SafetensorError as e:  # a truncated or corrupt weights file (not an OSError, so the engine passes it)
+        raise ModelLoadError(f"cannot load model {spec.model_name}: its weights file is corrupt ({e})") from None
+    except ModelLoadError as e:
+        # peft's size-mismatch RuntimeError: the adapter was trained on a base of another shape (the
+        # base model's folder was replaced since); the engine keeps it as the error's context
+        if adapter_dir is not None and isinstance(e.__context__, RuntimeError):
+            raise AdapterMismatchError(f"adapter {spec.adapter_id} does not fit model {spec.model_name}: "
+                                       f"{str(e.__context__).splitlines()[0][:300]}") from None
+        raise
 
 
 def _run_unlearn(spec: JobSpec, settings: Settings, events: JobEvents, store: LocalArtifactStore,
