@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api.deps import CeleryDep, SessionDep
 from api.examples import ok
-from api.problems import ApiProblem, problem_responses
+from api.problems import DATABASE_RETRY_AFTER_S, ApiProblem, problem_responses
 from api.schemas import Health, Readiness
 from service import workers as presence
 from service.db import session_scope
@@ -41,7 +41,7 @@ def readyz(request: Request, session: SessionDep, celery: CeleryDep) -> Readines
         session.execute(text("SELECT 1"))
     except Exception as e:  # noqa: BLE001 - any failure means not ready
         raise ApiProblem(503, "database_unavailable", f"database unreachable: {type(e).__name__}",
-                         headers={"Retry-After": "5"}) from None
+                         headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)}) from None
     try:
         with celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=3)
