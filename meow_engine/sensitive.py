@@ -8,7 +8,7 @@ finds them with rules that look at the *shape* of text rather than at one langua
   is context, not the secret);
 - in priority order, so a character belongs to one span only: emails, URLs, quoted titles,
   identifiers and codes (tokens that mix letters and digits, with their neighbouring groups, e.g.
-  ``DN4 7QP`` or an IBAN), money amounts, dates, phone numbers, other numbers, runs of capitalised
+  ``DN4 7QP`` or an IBAN), money amounts, dates, clock times, phone numbers, other numbers, runs of capitalised
   words (names, places, organisations), and rare content words (word frequency below
   ``RARE_ZIPF`` in the ``wordfreq`` lists; a diagnosis, a breed, a made-up word).
 
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from meow_engine.facts import Fact
 
 #: every kind a span may have; inverters pick a same-kind replacement by it
-SPAN_KINDS = ("email", "url", "title", "id", "money", "date", "phone", "number", "name", "place", "org", "word",
-              "given")
+SPAN_KINDS = ("email", "url", "title", "id", "money", "date", "time", "phone", "number", "name", "place", "org",
+              "word", "given")
 #: a lower-case word is "rare" below this Zipf frequency (wordfreq's scale: 3 = once per million words,
 #: 4.5 ≈ "nurse", "horror", "salary" are rare; "engineer", "novel", "city", "born" are not)
 RARE_ZIPF = 4.5
@@ -72,6 +72,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("title", re.compile(r"[\"“«]([^\"”»\n]{2,80})[\"”»]")),
     ("money", re.compile("|".join(_MONEY_PATTERNS), re.IGNORECASE)),
     ("date", re.compile("|".join(_DATE_PATTERNS), re.IGNORECASE)),
+    # a clock time is one secret: "11:30" leaks as a whole, not as an hour "11" said anywhere
+    ("time", re.compile(r"(?<![\w:])\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]\.?m\.?)?(?![\w:])|"
+                        r"(?<![\w:])\d{1,2}\s?[ap]\.?m\.?(?!\w)", re.IGNORECASE)),
     ("phone", re.compile(r"(?<![\w+])\+?\(?\d[\d ()./-]{5,}\d(?!\w)")),
     ("number", re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:%)?(?![\w])")),
 ]
@@ -115,7 +118,7 @@ class Span:
 
 
 # ---------------------------------------------------------------- normalisation and matching
-_DIGIT_SEP = re.compile(r"(?<=\d)[\s.,/()\-]{1,2}(?=\d)")
+_DIGIT_SEP = re.compile(r"(?<=\d)[\s.,:/()\-]{1,2}(?=\d)")
 _NON_ALNUM = re.compile(r"[^\w]+|_")
 
 

@@ -173,6 +173,8 @@ def refine_kind(text: str, kind: str) -> str:
         return "number"  # "50mg", "3km": a quantity, its unit stays
     if kind in ("id", "roman", "ip", "compass"):  # already decided (a code stays a code, digit by digit)
         return kind
+    if _CLOCK.fullmatch(t) and (kind == "time" or ":" in t):
+        return "time"
     if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", t):
         return "ip"
     if t in ("N", "S", "E", "W", "NE", "NW", "SE", "SW"):
@@ -899,7 +901,29 @@ def composite(text: str, ctx: Context, rng: random.Random) -> str | None:
     return "".join(out)
 
 
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(\s?[ap]\.?m\.?)?", re.IGNORECASE)
+
+
+def clock(text: str, ctx: Context, rng: random.Random) -> str | None:
+    """Another valid time of day in the same format: hour and minutes both change, padding, seconds and
+    am/pm stay ("14:30" -> "09:05", "3 p.m." -> "7 p.m.")."""
+    m = _CLOCK.fullmatch(text.strip())
+    if m is None:
+        return None
+    hour, minute, second, suffix = m.groups()
+    top = 12 if suffix else 23
+    low = 1 if suffix else 0
+    new_hour = rng.choice([h for h in range(low, top + 1) if h != int(hour)])
+    out = f"{new_hour:0{len(hour)}d}" if len(hour) == 2 else str(new_hour)
+    if minute is not None:
+        out += f":{rng.choice([x for x in range(0, 60, 5) if x != int(minute)]):02d}"
+    if second is not None:
+        out += f":{rng.choice([x for x in range(60) if x != int(second)]):02d}"
+    return out + (suffix or "")
+
+
 _GENERATORS: dict[str, Callable[[str, Context, random.Random], str | None]] = {
+    "time": clock,
     "roman": roman, "ip": ip, "compass": compass, "email": email, "url": url, "phone": phone, "date": date,
     "number": number, "money": number,
     "id": ident, "name": name, "place": place, "org": org, "title": title, "word": word, "given": composite,

@@ -189,8 +189,8 @@ CASES = [
                    and a != b), ("number", number_like)], id="ipv4"),
     pytest.param(Fact("When was Zoë born?", "Zoë was born on Mar. 3rd, 1990, at 14:30."),
                  [("date", lambda a, b: date_ok(re.sub(r"(\d)(st|nd|rd|th)", r"\1", b), "%b. %d, %Y") and a != b),
-                  ("number", lambda a, b: len(b) == 2 and int(b) < 24),
-                  ("number", lambda a, b: len(b) == 2 and int(b) < 60)],
+                  ("time", lambda a, b: re.fullmatch(r"\d{2}:\d{2}", b) is not None and int(b[:2]) < 24
+                   and int(b[3:]) < 60 and a != b)],
                  id="date-and-time"),
     pytest.param(Fact("List the Novak children and their ages.", "Tereza (14), Jakub (11) and little Ema (6)."),
                  [("name", capitalised_word), ("number", lambda a, b: len(a) == len(b) and a != b)] * 3,
