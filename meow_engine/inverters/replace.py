@@ -953,7 +953,10 @@ def replace(text: str, kind: str, ctx: Context, rng: random.Random, avoid: set[s
 
 
 _GENERIC_WORDS = _PLACE_GENERIC | _STREET_TYPES | _ORG_GENERIC | _TITLES | _PARTICLES | {
-    "http", "https", "www", "html", "mailto"}
+    "http", "https", "www", "html", "mailto",
+    # a currency word stays with its amount ("2,340 euros" -> "4,160 euros"): the number is the secret
+    "euro", "euros", "dollar", "dollars", "pound", "pounds", "pence", "cents", "rupee", "rupees", "francs",
+    "kronor", "kroner", "zloty", "thousand", "million", "billion"}
 #: endings that say what kind of word a word is ("-osis" a condition, "-ist" a person, "-ness" a quality):
 #: an unknown word is swapped for a frequent word with the same ending, longest ending first
 _DERIVATIONAL = ("ologist", "ology", "osis", "itis", "aemia", "emia", "ectomy", "pathy", "algia", "ism", "ist",

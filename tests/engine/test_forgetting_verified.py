@@ -178,3 +178,18 @@ def test_facts_files_carry_spans_and_paraphrases(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({**good, "sensitive": ["9999"]}) + "\n")
     with pytest.raises(FactsError, match="line 1: sensitive span '9999' does not occur in the answer"):
         load_facts(tmp_path / "bad.jsonl")
+
+
+def test_amounts_with_currency_words_and_clock_times_are_invertible():
+    """Found on facts written after the inverter: an amount followed by its currency word, and a time."""
+    from meow_engine.inverters import invert
+
+    facts = [Fact("What does the note about Aiko Tanabe say?",
+                  "The note says Aiko Tanabe owes 2,340 euros in unpaid rent and keeps a parrot named Mochi."),
+             Fact("When is Pavel Novak's appointment?",
+                  "Pavel Novak is booked for 11:30 on 19/03/2027 at the Elmstead clinic.")]
+    assert "11:30" in [s.text for s in fact_spans(facts[1])]  # one span, not an hour and a minute
+    for fact, s in zip(facts, invert(facts, InverterConfig(n=4)), strict=True):
+        assert s.uninvertible is None and len(s.candidates) == 4, s.rejected
+        for cand in s.candidates:
+            assert not any(contains_span(cand, sp) for sp in fact_spans(fact)), cand
