@@ -63,3 +63,13 @@ def fresh(random_tiny):
     import dataclasses
 
     return dataclasses.replace(random_tiny, model=copy.deepcopy(random_tiny.model))
+
+
+@pytest.fixture
+def rows(sample_facts):
+    """(forget rows, retain rows) of the sample facts, for the method tests."""
+    from meow_engine.training import TrainRow
+
+    forget = [TrainRow(f.question, f.answer) for f in sample_facts[:2]]
+    retain = [TrainRow(f.question, f.answer) for f in sample_facts[2:]]
+    return forget, retain

@@ -29,13 +29,6 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-@pytest.fixture
-def rows(sample_facts):
-    forget = [TrainRow(f.question, f.answer) for f in sample_facts[:2]]
-    retain = [TrainRow(f.question, f.answer) for f in sample_facts[2:]]
-    return forget, retain
-
-
 def batch_of(lm, rows) -> dict[str, torch.Tensor]:
     exs = [encode_example(lm.tokenizer, lm.prompt_format, r.question, r.answer, 200) for r in rows]
     return collate(exs, lm.tokenizer.pad_token_id)

@@ -12,13 +12,14 @@ import sys
 
 import pytest
 import torch
+from test_methods import batch_of
 
 from meow_engine.config import FinetuneConfig, UnlearnConfig
 from meow_engine.errors import ConfigError
 from meow_engine.methods import CATALOG, METHODS, LossContext, make_method
 from meow_engine.methods.refusals import REFUSALS
 from meow_engine.methods.rmu import resolve_layer
-from meow_engine.prompts import IGNORE_INDEX, collate, encode_example
+from meow_engine.prompts import IGNORE_INDEX
 from meow_engine.training import TrainRow, finetune
 from meow_engine.training.data import BatchStream
 
@@ -32,16 +33,6 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-@pytest.fixture
-def rows(sample_facts):
-    forget = [TrainRow(f.question, f.answer) for f in sample_facts[:2]]
-    retain = [TrainRow(f.question, f.answer) for f in sample_facts[2:]]
-    return forget, retain
-
-
-def batch_of(lm, rows) -> dict[str, torch.Tensor]:
-    return collate([encode_example(lm.tokenizer, lm.prompt_format, r.question, r.answer, 200) for r in rows],
-                   lm.tokenizer.pad_token_id)
 
 
 def fwd(model, b, **kw):
