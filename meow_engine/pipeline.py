@@ -158,8 +158,7 @@ def unlearn(
         if rows and config.train_raw:
             rows += [replace(r, raw=True) for r in dict.fromkeys(rows)]
         if rows and retain_facts and config.retain_anchor > 0:
-            anchors = _anchor_rows(retain_facts, round(config.retain_anchor * len(rows)))
-            rows += anchors
+            rows += _anchor_rows(retain_facts, round(config.retain_anchor * len(rows)))
     else:
         rows = [TrainRow(f.question, f.answer) for f in forget_facts]
     trained = sorted({i for i, r in enumerate(reports) if r.uninvertible is None})
@@ -181,7 +180,7 @@ def unlearn(
         after_lm = replace(lm, model=ft.model)
         if controller.active:
             with timer.stage("leak_audit_rounds_final"):
-                controller.finish(ft.model, ft.steps, ft_config.effective_lr())
+                controller.finish(ft.model, ft.steps)
         if output_dir is not None:
             artifact = save_artifact(ft.model, lm, ft_config, output_dir)
         training = {"steps": ft.steps, "losses": ft.losses, "seconds": ft.seconds, "stopped": ft.stopped,
@@ -267,9 +266,8 @@ def _inverted_rows(sets: list, scored: list, forget: list[Fact], config: Unlearn
             report = reports[s.fact_index]
             report.inverter_raw = s.raw
             report.flags = list(s.flags)
-            k = config.selection.k
-            if s.uninvertible is not None or len(s.candidates) < k:
-                report.uninvertible = s.uninvertible or _uninvertible_reason(s, k, config.inverter.n)
+            if s.uninvertible is not None:  # mark_uninvertible flagged it: fewer than k valid candidates
+                report.uninvertible = s.uninvertible
                 report.inversions = [Inversion(text=c, memo=m) for c, m in zip(s.candidates, scores, strict=True)]
                 continue
             chosen = select_candidates(scores, config.selection, s.fact_index)
@@ -280,14 +278,6 @@ def _inverted_rows(sets: list, scored: list, forget: list[Fact], config: Unlearn
             for j in training_rows(chosen, config.selection.rows_per_qa):
                 rows.append(TrainRow(forget[s.fact_index].question, s.candidates[j]))
     return rows
-
-
-def _uninvertible_reason(s, k: int, n: int) -> str:
-    """Why a fact is not trained on: fewer than k candidates survived the inverters' shared filter."""
-    rejected = list(getattr(s, "rejected", []) or [])
-    why = "; ".join(dict.fromkeys(str(r.get("reason", r)) if isinstance(r, dict) else str(r) for r in rejected))
-    text = f"only {len(s.candidates)} of {n} candidates remove every sensitive span (k = {k} needed)"
-    return f"{text}: {why}" if why else text
 
 
 def _anchor_rows(retain: Sequence[Fact], n: int) -> list:

@@ -38,7 +38,6 @@ from meow_engine.leakage import (
     fact_verdict,
     kept_rate,
     leak_rate,
-    probe_label,
     run_probes,
     worst,
 )
@@ -141,8 +140,7 @@ class RoundController:
             self._take_snapshot(model)
             return RoundDecision()
         self.reporter.check_stop()
-        decision = self._check(step, model, final=False)
-        return decision
+        return self._check(step, model, final=False)
 
     def _check(self, step: int, model: Any, *, final: bool) -> RoundDecision:
         lm_now = replace(self.lm, model=model)
@@ -185,23 +183,24 @@ class RoundController:
                            forget_leak_rate=leak, retain_kept=kept, leaking_probes=leaking)
         return decision
 
-    def finish(self, model: Any, steps: int, lr: float) -> None:
+    def finish(self, model: Any, steps: int) -> None:
         """After the last step: unless a round already stopped the loop, check (and maybe roll back) once more."""
         if self._stopped is None:
             self._check(steps, model, final=True)
 
     # ------------------------------------------------------------ results
     def audit_after(self, lm_after: LoadedModel, reports: list[FactReport]) -> None:
+        """Probe the final model and write each fact's leak table and verdict (after ``audit_before``)."""
+        if self.before_f is None:
+            raise RuntimeError("audit_after needs audit_before: a verdict compares with what was said before")
         self.after_f, self.after_r = self._probe(lm_after)
-        before_f = self.before_f or [None] * len(self.forget)  # type: ignore[list-item]
-        for rep, rb, ra in zip(reports, before_f, self.after_f, strict=True):
+        for rep, rb, ra in zip(reports, self.before_f, self.after_f, strict=True):
             rep.probes = [
-                ProbeOutcome(kind=a.probe.kind, prompt=a.probe.prompt, sample=a.probe.sample,
-                             before=b.text if b is not None else None, after=a.text,
-                             leaked_before=list(b.leaked) if b is not None else [], leaked_after=list(a.leaked))
-                for b, a in zip(rb or [None] * len(ra), ra, strict=True)
+                ProbeOutcome(kind=a.probe.kind, prompt=a.probe.prompt, sample=a.probe.sample, before=b.text,
+                             after=a.text, leaked_before=list(b.leaked), leaked_after=list(a.leaked))
+                for b, a in zip(rb, ra, strict=True)
             ]
-            rep.leaks_before = sum(1 for b in rb if b.leaked) if rb is not None else None
+            rep.leaks_before = sum(1 for b in rb if b.leaked)
             rep.leaks_after = sum(1 for a in ra if a.leaked)
             verdict, reason = fact_verdict(rb, ra)
             if rep.uninvertible is not None:
@@ -262,4 +261,4 @@ def _n_params(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["RoundController", "Verdict", "probe_label"]
+__all__ = ["RoundController", "Verdict"]

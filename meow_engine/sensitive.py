@@ -170,33 +170,40 @@ def _letters_digits_runs(norm: str) -> list[str]:
     return re.findall(r"[^\W\d_]+|\d+", norm)
 
 
-def contains_span(text: str, span: Span | str, *, cores: bool = True) -> bool:
-    """Does ``text`` say ``span`` (normalised, on word boundaries), or, with ``cores``, a core of it?"""
+def _haystack(text: str) -> tuple[str, str]:
+    """``text`` normalised, and its letter/digit runs space-padded (where cores are looked up)."""
     hay = normalize_for_match(text)
+    return hay, f" {' '.join(_letters_digits_runs(hay))} "
+
+
+def _says(hay: str, hay_runs: str, span: Span | str, cores: bool) -> bool:
     needle = normalize_for_match(span.text if isinstance(span, Span) else span)
     if _contains_normalized(hay, needle):
         return True
-    if cores:
-        hay_runs = f" {' '.join(_letters_digits_runs(hay))} "
-        return any(f" {c} " in hay_runs for c in span_cores(span))
-    return False
+    return cores and any(f" {c} " in hay_runs for c in span_cores(span))
+
+
+def contains_span(text: str, span: Span | str, *, cores: bool = True) -> bool:
+    """Does ``text`` say ``span`` (normalised, on word boundaries), or, with ``cores``, a core of it?"""
+    return _says(*_haystack(text), span, cores)
 
 
 def leaked_spans(text: str, spans: Sequence[Span], *, cores: bool = True) -> list[Span]:
-    """The spans ``text`` gives away, in span order."""
-    return [s for s in spans if contains_span(text, s, cores=cores)]
+    """The spans ``text`` gives away, in span order (``text`` is normalised once for all of them)."""
+    hay, hay_runs = _haystack(text)
+    return [s for s in spans if _says(hay, hay_runs, s, cores)]
 
 
 # ---------------------------------------------------------------- detection
-def _stem(word: str) -> str:
+@lru_cache(maxsize=1)
+def _porter() -> Any:
     from nltk.stem.porter import PorterStemmer
 
-    return _porter(PorterStemmer).stem(word.casefold())
+    return PorterStemmer()
 
 
-@lru_cache(maxsize=1)
-def _porter(cls: Any) -> Any:
-    return cls()
+def _stem(word: str) -> str:
+    return _porter().stem(word.casefold())
 
 
 def _question_stems(question: str) -> set[str]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meow_engine.cli.common import handle_errors, print_json, progress_bars
+
+if TYPE_CHECKING:
+    from meow_engine.results import UnlearnResult
 
 
 def register(app: typer.Typer) -> None:
@@ -90,13 +93,13 @@ def unlearn_cmd(
 EXIT_NOT_FORGOTTEN = 3
 
 
-def _exit_on_verdict(result) -> None:
+def _exit_on_verdict(result: UnlearnResult) -> None:
     """Exit 3 unless the leakage audit said ``forgotten`` (a disabled audit proves nothing either)."""
     if result.verdict != "forgotten":
         raise typer.Exit(EXIT_NOT_FORGOTTEN)
 
 
-def _leak_table(result) -> None:
+def _leak_table(result: UnlearnResult) -> None:
     """One line per forget fact: verdict, leaking probes after/before, the spans checked."""
     for r in result.facts:
         spans = ", ".join(s.text for s in r.spans) or "-"
