@@ -32,6 +32,7 @@ from api.schemas import (
     UnlearnJob,
     unix,
 )
+from meow_engine.inverters.guided import GUIDE_TARGET
 from service import inverter_endpoints as endpoints
 from service import jobs as lifecycle
 from service import logs
@@ -218,13 +219,14 @@ def unlearn_params(session: Session, principal: Principal, settings: Settings,
         raise invalid("body/inverter", f"the openai inverter needs inverter.endpoint (configured: {configured}) "
                       "or base_url with api_key", "missing")
     config = body.engine_config()
-    if config.inverter.kind == "hf":
-        # the local inverter model must be a registered one: a request never names worker paths
-        if not config.inverter.model:
-            raise invalid("body/inverter/model", "the hf inverter needs a registered model (id or name)",
-                          "missing")
-        model = resolve_model(session, principal, config.inverter.model, "body/inverter/model")
-        config = config.model_copy(update={"inverter": config.inverter.model_copy(update={"model": model.source})})
+    inv_cfg = config.inverter
+    if inv_cfg.kind == "hf" and not inv_cfg.model:
+        raise invalid("body/inverter/model", "the hf inverter needs a registered model (id or name)", "missing")
+    # any inverter model the worker would load (hf's instruct model, the rule inverter's guide model other
+    # than the job's own target) must be a registered one: a request never names worker paths or hub ids
+    if inv_cfg.model and (inv_cfg.kind == "hf" or (inv_cfg.kind == "rule" and inv_cfg.model != GUIDE_TARGET)):
+        model = resolve_model(session, principal, inv_cfg.model, "body/inverter/model")
+        config = config.model_copy(update={"inverter": inv_cfg.model_copy(update={"model": model.source})})
     params = config.model_dump(mode="json")
     params["inverter"].pop("api_key_env", None)  # the worker decides which key (if any) is sent
     if name is not None:  # stored by name: the URL stays on the server

@@ -67,6 +67,15 @@ def test_hf_inverter_model_resolves_to_registered_source(idle, model):
     idle.post(f"/v1/unlearn/{job['id']}/cancel")
 
 
+def test_rule_inverter_guide_model_is_target_or_registered(idle, model):
+    job = _job(idle, model, inverter={"kind": "rule", "model": "target"}).json()
+    assert job["params"]["inverter"]["model"] == "target"
+    idle.post(f"/v1/unlearn/{job['id']}/cancel")
+    job = _job(idle, model, inverter={"kind": "rule", "model": model["name"]}).json()
+    assert job["params"]["inverter"]["model"] == model["source"]
+    idle.post(f"/v1/unlearn/{job['id']}/cancel")
+
+
 def test_unlearn_list_pagination(idle, model):
     ids = [_job(idle, model).json()["id"] for _ in range(3)]
     p1 = idle.get("/v1/unlearn", params={"model": model["id"], "limit": 2}).json()
@@ -106,6 +115,9 @@ def test_unlearn_list_pagination(idle, model):
 
     ({"inverter": {"kind": "hf", "model": "/etc"}}, "body/inverter/model", "register it"),
     ({"inverter": {"kind": "hf"}}, "body/inverter/model", "needs a registered model"),
+    # the rule inverter's guide model is loaded by the worker too: only "target" or a registered model
+    ({"inverter": {"kind": "rule", "model": "/etc"}}, "body/inverter/model", "register it"),
+    ({"inverter": {"kind": "rule", "model": "zz/tiny"}}, "body/inverter/model", "register it"),
     ({"facts": []}, "body/facts", "at least 1"),
     ({"facts": [{"question": "q?", "answer": "  "}]}, "body/facts/0/answer", "must not be blank"),
     ({"facts": [{"question": "q?"}]}, "body/facts/0/answer", "Field required"),
