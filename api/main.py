@@ -22,7 +22,7 @@ from api.idempotency import purge_expired
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, RequestContext
 from api.ratelimit import RateLimiter
-from api.routes import adapters, health, memo, models, unlearn, webhooks
+from api.routes import adapters, health, memo, methods, models, unlearn, webhooks
 from service.db import session_scope
 from service.jobs import reap_stale
 from service.keys import hmac_secret
@@ -41,6 +41,7 @@ TAGS = [
     {"name": "memo", "description": "MEMO audits: how strongly a model has memorised facts."},
     {"name": "adapters", "description": "Adapters produced by unlearn jobs, downloadable in PEFT layout."},
     {"name": "webhooks", "description": "Job state changes delivered to your endpoints (Standard Webhooks)."},
+    {"name": "methods", "description": "The unlearning methods `method` may name, with aliases and parameters."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -118,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = store_from_settings(settings.artifacts)
     app.state.limiter = RateLimiter(settings)
     problems.install(app)
-    for r in (models.router, unlearn.router, memo.router, adapters.router, webhooks.router, health.router):
+    for r in (models.router, unlearn.router, memo.router, adapters.router, webhooks.router, methods.router,
+              health.router):
         app.include_router(r)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     metrics = Metrics(settings) if settings.metrics else None

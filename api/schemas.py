@@ -527,3 +527,31 @@ class WebhookDeliveryList(BaseModel):
     object: Literal["list"] = "list"
     data: list[WebhookDelivery]
     has_more: bool
+
+
+# ---------------------------------------------------------------- methods
+class MethodParam(BaseModel):
+    name: str
+    type: str
+    default: Any = None
+    description: str = ""
+
+
+class MethodInfo(BaseModel):
+    """One unlearning method as the torch-free engine catalog declares it (what `method` accepts)."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list, description="open-unlearning names accepted for it")
+    description: str = ""
+    needs_retain: bool
+    needs_reference: bool
+    uses_inversions: bool
+    parts: list[str] = Field(default_factory=list)
+    source: str = ""
+    params: list[MethodParam] = Field(default_factory=list, description="method_params with their defaults")
+
+
+class MethodList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[MethodInfo]
+    has_more: bool = False
