@@ -26,9 +26,13 @@ BIG = 100_000
 
 @pytest.fixture(scope="module")
 def idle_settings(settings: Settings) -> Settings:
-    """No worker consumes this queue; no reaper thread (the pool test counts connections)."""
+    """No worker consumes this queue; no reaper thread (the pool test counts connections). The database
+    URL differs by an application_name so that this app gets a connection pool of its own: the other
+    apps of the test session (their reapers included) draw from theirs, never from the one counted."""
+    sep = "&" if "?" in settings.database_url else "?"
     return settings.model_copy(update={"queue": f"meow-stress-{secrets.token_hex(4)}", "max_wait_s": 3,
-                                       "reaper_interval_s": 0})
+                                       "reaper_interval_s": 0,
+                                       "database_url": f"{settings.database_url}{sep}application_name=meow-stress"})
 
 
 @pytest.fixture(scope="module")
